@@ -1,0 +1,110 @@
+package defaults
+
+import (
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+const (
+	// AnnotationPrefix is the prefix of every label and annotation of the project.
+	AnnotationPrefix = "secure-defaults.dev/"
+	// InjectKey is the namespace label that opts a namespace in, and the pod
+	// annotation that opts a single pod out.
+	InjectKey = AnnotationPrefix + "inject"
+	// InjectEnabled is the value of the namespace label that opts in.
+	InjectEnabled = "enabled"
+	// InjectDisabled is the value of the pod annotation that opts out.
+	InjectDisabled = "disabled"
+	// DefaultedAnnotation lists the IDs of the rules that changed the pod,
+	// sorted and comma-separated.
+	DefaultedAnnotation = AnnotationPrefix + "defaulted"
+)
+
+// Result says what Apply or ApplyEphemeral did to a pod.
+type Result struct {
+	// Applied holds the IDs of the rules that changed the pod, sorted.
+	Applied []string
+	// Warnings are messages for the user about defaults that were left out on
+	// purpose (for example runAsNonRoot next to runAsUser: 0). Safe to show
+	// in kubectl: they name containers and fields, never values of secrets.
+	Warnings []string
+	// OptedOut is true when the pod carries the opt-out annotation and was
+	// left untouched.
+	OptedOut bool
+}
+
+// Changed reports whether any rule changed the pod.
+func (r Result) Changed() bool { return len(r.Applied) > 0 }
+
+// Apply fills in the secure defaults on pod, in place, as for a Pod CREATE:
+// pod-level fields and every init (sidecar included), regular and ephemeral
+// container. It records the applied rules in the DefaultedAnnotation.
+func Apply(pod *corev1.Pod) Result {
+	return apply(pod, newScope(pod, nil))
+}
+
+// ApplyEphemeral fills in the secure defaults on the ephemeral containers of
+// pod whose names do not appear in existing (the ephemeral containers the
+// running pod had before this update), in place. Nothing else in the pod is
+// changed: the ephemeralcontainers subresource accepts changes to ephemeral
+// containers only, so pod-level defaults are set on each new container
+// instead, and no volume or annotation is added.
+func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer) Result {
+	old := make(map[string]bool, len(existing))
+	for _, c := range existing {
+		old[c.Name] = true
+	}
+	return apply(pod, newScope(pod, old))
+}
+
+func apply(pod *corev1.Pod, s *scope) Result {
+	var res Result
+	if OptedOut(pod) {
+		res.OptedOut = true
+		return res
+	}
+	for _, r := range registry {
+		changed, warnings := r.apply(pod, s)
+		if changed {
+			res.Applied = append(res.Applied, r.ID)
+		}
+		res.Warnings = append(res.Warnings, warnings...)
+	}
+	sort.Strings(res.Applied)
+	if res.Changed() && !s.ephemeralOnly {
+		recordApplied(pod, res.Applied)
+	}
+	return res
+}
+
+// OptedOut reports whether pod carries the opt-out annotation.
+func OptedOut(pod *corev1.Pod) bool {
+	return strings.EqualFold(strings.TrimSpace(pod.Annotations[InjectKey]), InjectDisabled)
+}
+
+// recordApplied merges ids into the DefaultedAnnotation, keeping it sorted and
+// free of duplicates, so a later pass (reinvocation) only ever adds to it.
+func recordApplied(pod *corev1.Pod, ids []string) {
+	set := map[string]bool{}
+	if prev := pod.Annotations[DefaultedAnnotation]; prev != "" {
+		for _, id := range strings.Split(prev, ",") {
+			if id = strings.TrimSpace(id); id != "" {
+				set[id] = true
+			}
+		}
+	}
+	for _, id := range ids {
+		set[id] = true
+	}
+	all := make([]string, 0, len(set))
+	for id := range set {
+		all = append(all, id)
+	}
+	sort.Strings(all)
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[DefaultedAnnotation] = strings.Join(all, ",")
+}

@@ -1,0 +1,42 @@
+package defaults
+
+import corev1 "k8s.io/api/core/v1"
+
+// Rule is one secure default.
+type Rule struct {
+	// ID is stable: configuration, annotations, metric labels and docs use it.
+	ID string
+	// Summary says, in one line, what the rule sets and when it stays away.
+	Summary string
+	// apply changes pod in place within scope s and reports whether it
+	// changed anything, with any warnings for the user.
+	apply func(pod *corev1.Pod, s *scope) (changed bool, warnings []string)
+}
+
+// registry lists every rule, in the order they run. The order does not change
+// the result: no rule reads a field another rule writes, except that
+// no-privilege-escalation and drop-all-capabilities both read capabilities.add,
+// which no rule writes.
+var registry = []Rule{
+	ruleRunAsNonRoot,
+	ruleDropAllCapabilities,
+	ruleSeccompRuntimeDefault,
+	ruleNoPrivilegeEscalation,
+	ruleTmpEmptyDir,
+}
+
+// Rules returns the registered rules, in the order they run.
+func Rules() []Rule {
+	out := make([]Rule, len(registry))
+	copy(out, registry)
+	return out
+}
+
+// RuleIDs returns the IDs of the registered rules, in the order they run.
+func RuleIDs() []string {
+	ids := make([]string, len(registry))
+	for i, r := range registry {
+		ids[i] = r.ID
+	}
+	return ids
+}

@@ -1,0 +1,115 @@
+package defaults
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// containerKind names the list a container belongs to, as in the Pod's JSON.
+type containerKind string
+
+const (
+	kindInit      containerKind = "initContainers"
+	kindRegular   containerKind = "containers"
+	kindEphemeral containerKind = "ephemeralContainers"
+)
+
+// container is a handle on one container of any kind, so rules treat init,
+// regular and ephemeral containers alike. Its pointers point into the Pod.
+type container struct {
+	kind            containerKind
+	name            string
+	securityContext **corev1.SecurityContext
+	volumeMounts    *[]corev1.VolumeMount
+	volumeDevices   []corev1.VolumeDevice
+}
+
+// sc returns the container's security context, creating it if needed.
+func (c container) sc() *corev1.SecurityContext {
+	if *c.securityContext == nil {
+		*c.securityContext = &corev1.SecurityContext{}
+	}
+	return *c.securityContext
+}
+
+// get returns the container's security context, or nil.
+func (c container) get() *corev1.SecurityContext { return *c.securityContext }
+
+// scope is what one pass of the rules may touch.
+type scope struct {
+	// containers the rules default, in pod order: init, regular, ephemeral.
+	containers []container
+	// all holds every container of the pod, in the same order, including
+	// those outside the scope (rules read them, e.g. for runAsUser: 0).
+	all []container
+	// ephemeralOnly is set for the ephemeralcontainers subresource: pod-level
+	// fields, volumes and annotations must not change.
+	ephemeralOnly bool
+	// windows is set for Windows pods, which take none of the Linux-only
+	// fields; hostProcess for Windows HostProcess pods, which take nothing.
+	windows     bool
+	hostProcess bool
+}
+
+// newScope builds the scope for pod. With existing == nil every container is
+// in scope; otherwise only ephemeral containers whose names are not in it.
+func newScope(pod *corev1.Pod, existing map[string]bool) *scope {
+	s := &scope{ephemeralOnly: existing != nil}
+	s.all = allContainers(pod)
+	for _, c := range s.all {
+		if existing == nil || (c.kind == kindEphemeral && !existing[c.name]) {
+			s.containers = append(s.containers, c)
+		}
+	}
+	s.hostProcess = isHostProcess(pod)
+	s.windows = s.hostProcess || isWindows(pod)
+	return s
+}
+
+// isWindows reports whether pod runs on Windows: spec.os.name says so, or (for
+// pods written before spec.os existed) its nodeSelector pins it to Windows
+// nodes, where Linux-only fields make no sense either.
+func isWindows(pod *corev1.Pod) bool {
+	if pod.Spec.OS != nil {
+		return strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows))
+	}
+	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows))
+}
+
+// isHostProcess reports whether the pod or any container asks for a Windows
+// HostProcess container.
+func isHostProcess(pod *corev1.Pod) bool {
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.WindowsOptions != nil && isTrue(sc.WindowsOptions.HostProcess) {
+		return true
+	}
+	for _, c := range allContainers(pod) {
+		if sc := c.get(); sc != nil && sc.WindowsOptions != nil && isTrue(sc.WindowsOptions.HostProcess) {
+			return true
+		}
+	}
+	return false
+}
+
+// allContainers returns handles on every container of pod, in pod order.
+func allContainers(pod *corev1.Pod) []container {
+	var out []container
+	spec := &pod.Spec
+	for i := range spec.InitContainers {
+		c := &spec.InitContainers[i]
+		out = append(out, container{kindInit, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+	}
+	for i := range spec.Containers {
+		c := &spec.Containers[i]
+		out = append(out, container{kindRegular, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+	}
+	for i := range spec.EphemeralContainers {
+		c := &spec.EphemeralContainers[i].EphemeralContainerCommon
+		out = append(out, container{kindEphemeral, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+	}
+	return out
+}
+
+func isTrue(b *bool) bool  { return b != nil && *b }
+func isFalse(b *bool) bool { return b != nil && !*b }
+func ptr[T any](v T) *T    { return &v }
