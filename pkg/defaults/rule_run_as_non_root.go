@@ -1,9 +1,108 @@
 package defaults
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	"fmt"
+	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ruleRunAsNonRoot makes the kubelet refuse to start a container as root.
+//
+// Sets: spec.securityContext.runAsNonRoot = true; or, when that cannot be
+// used, <container>.securityContext.runAsNonRoot = true on each container
+// that does not set its own.
+//
+// Stays away when:
+//   - the pod sets runAsNonRoot (either way);
+//   - a container sets its own runAsNonRoot (it overrides the pod's);
+//   - the pod is a Windows HostProcess pod (it runs as a host account by design);
+//   - a container runs as root on purpose (effective runAsUser 0, or Windows
+//     runAsUserName ContainerAdministrator) and sets no runAsNonRoot itself: it
+//     could never start with runAsNonRoot, so the value is set per container
+//     on the others only, and a warning names it.
+//
+// For the ephemeralcontainers subresource the pod level cannot change, so the
+// value is set on each new ephemeral container instead.
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
-	Summary: "TODO",
-	apply:   func(pod *corev1.Pod, s *scope) (bool, []string) { return false, nil },
+	Summary: "runAsNonRoot: true at pod level (per container next to a container that runs as UID 0)",
+	apply:   applyRunAsNonRoot,
+}
+
+func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
+	podSC := pod.Spec.SecurityContext
+	if s.hostProcess || (podSC != nil && podSC.RunAsNonRoot != nil) {
+		return false, nil
+	}
+	var warnings []string
+	rootInScope := false
+	for _, c := range s.all {
+		if isRoot(podSC, c) {
+			if !s.ephemeralOnly || s.inScope(c) {
+				rootInScope = true
+				warnings = append(warnings, fmt.Sprintf(
+					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID to harden it",
+					c.kind.singular(), c.name, rootReason(podSC, c)))
+			}
+		}
+	}
+	if !s.ephemeralOnly && !rootInScope {
+		if pod.Spec.SecurityContext == nil {
+			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
+		}
+		pod.Spec.SecurityContext.RunAsNonRoot = ptr(true)
+		return true, nil
+	}
+	changed := false
+	for _, c := range s.containers {
+		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(podSC, c) {
+			continue
+		}
+		c.sc().RunAsNonRoot = ptr(true)
+		changed = true
+	}
+	return changed, warnings
+}
+
+// windowsAdmin is the account Windows containers run as with full rights: the
+// Windows counterpart of UID 0, which runAsNonRoot refuses.
+const windowsAdmin = "ContainerAdministrator"
+
+// isRoot reports whether container c runs as root on purpose and leaves
+// runAsNonRoot to the pod: with runAsNonRoot it could never start.
+func isRoot(podSC *corev1.PodSecurityContext, c container) bool {
+	sc := c.get()
+	if sc != nil && sc.RunAsNonRoot != nil {
+		return false
+	}
+	return rootReason(podSC, c) != ""
+}
+
+// rootReason names the field that makes c run as root, or returns "".
+func rootReason(podSC *corev1.PodSecurityContext, c container) string {
+	sc := c.get()
+	var uid *int64
+	var user *string
+	if podSC != nil {
+		uid = podSC.RunAsUser
+		if podSC.WindowsOptions != nil {
+			user = podSC.WindowsOptions.RunAsUserName
+		}
+	}
+	if sc != nil {
+		if sc.RunAsUser != nil {
+			uid = sc.RunAsUser
+		}
+		if sc.WindowsOptions != nil && sc.WindowsOptions.RunAsUserName != nil {
+			user = sc.WindowsOptions.RunAsUserName
+		}
+	}
+	switch {
+	case uid != nil && *uid == 0:
+		return "runAsUser: 0"
+	case user != nil && strings.EqualFold(*user, windowsAdmin):
+		return "runAsUserName: " + windowsAdmin
+	}
+	return ""
 }

@@ -113,3 +113,38 @@ func allContainers(pod *corev1.Pod) []container {
 func isTrue(b *bool) bool  { return b != nil && *b }
 func isFalse(b *bool) bool { return b != nil && !*b }
 func ptr[T any](v T) *T    { return &v }
+
+// singular names one container of the kind, for messages.
+func (k containerKind) singular() string {
+	switch k {
+	case kindInit:
+		return "init container"
+	case kindEphemeral:
+		return "ephemeral container"
+	}
+	return "container"
+}
+
+// inScope reports whether c is one of the containers this pass defaults.
+func (s *scope) inScope(c container) bool {
+	for _, in := range s.containers {
+		if in.securityContext == c.securityContext {
+			return true
+		}
+	}
+	return false
+}
+
+// capabilityIn reports whether list holds capability name, in any case and
+// with or without the CAP_ prefix, as container runtimes read it.
+func capabilityIn(list []corev1.Capability, names ...string) bool {
+	for _, c := range list {
+		v := strings.TrimPrefix(strings.ToUpper(string(c)), "CAP_")
+		for _, n := range names {
+			if v == n {
+				return true
+			}
+		}
+	}
+	return false
+}

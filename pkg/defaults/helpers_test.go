@@ -1,0 +1,308 @@
+package defaults
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/secure-defaults/secure-defaults/pkg/patch"
+)
+
+// Case tags: every rule must have at least one case with each of these (see
+// TestRegistryInvariants).
+const (
+	tagUnset     = "unset"
+	tagSet       = "already-set"
+	tagOtherWay  = "other-way"
+	tagInit      = "init"
+	tagSidecar   = "sidecar"
+	tagEphemeral = "ephemeral"
+	tagWindows   = "windows"
+)
+
+var requiredTags = []string{tagUnset, tagSet, tagOtherWay, tagInit, tagSidecar, tagEphemeral, tagWindows}
+
+// ruleCase is one table entry of a rule's test: the pod in, the pod the rule
+// alone must turn it into, and for ephemeral cases the ephemeral containers
+// the running pod had before the update.
+type ruleCase struct {
+	name string
+	tags []string
+	in   *corev1.Pod
+	want *corev1.Pod // nil: the rule must leave the pod unchanged
+	// existing, when non-nil, runs the rule as for the ephemeralcontainers
+	// subresource with these as the old ephemeral containers.
+	existing     []corev1.EphemeralContainer
+	wantWarnings int
+}
+
+// ruleCases collects every rule's table, keyed by rule ID, for the registry test.
+var ruleCases = map[string][]ruleCase{}
+
+func registerCases(id string, cases []ruleCase) []ruleCase {
+	ruleCases[id] = cases
+	return cases
+}
+
+// runRuleCases runs one rule's table: the rule alone, then the whole registry
+// through the public API for the patch and idempotence invariants.
+func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.in.DeepCopy()
+			var s *scope
+			if tc.existing != nil {
+				s = newScope(got, names(tc.existing))
+			} else {
+				s = newScope(got, nil)
+			}
+			changed, warnings := r.apply(got, s)
+			want := tc.want
+			if want == nil {
+				want = tc.in
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("rule %s: pod mismatch (-want +got):\n%s", r.ID, d)
+			}
+			if changed != (tc.want != nil) {
+				t.Errorf("rule %s: changed = %v, want %v", r.ID, changed, tc.want != nil)
+			}
+			if len(warnings) != tc.wantWarnings {
+				t.Errorf("rule %s: warnings = %q, want %d", r.ID, warnings, tc.wantWarnings)
+			}
+			checkPass(t, tc.in, tc.existing)
+		})
+	}
+}
+
+func names(cs []corev1.EphemeralContainer) map[string]bool {
+	m := map[string]bool{}
+	for _, c := range cs {
+		m[c.Name] = true
+	}
+	return m
+}
+
+// checkPass runs every rule on in through the public API and checks the
+// invariants that hold for every pod: the patch applied to the original JSON
+// gives the mutated pod, nothing the user set changed, arrays only grew at
+// the end, the result is valid in the ways the API server checks, and a
+// second pass changes nothing. It returns the mutated pod and result.
+func checkPass(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer) (*corev1.Pod, Result) {
+	t.Helper()
+	run := func(p *corev1.Pod) Result {
+		if existing != nil {
+			return ApplyEphemeral(p, existing)
+		}
+		return Apply(p)
+	}
+	out := in.DeepCopy()
+	res := run(out)
+	if !sort.StringsAreSorted(res.Applied) {
+		t.Errorf("Applied not sorted: %q", res.Applied)
+	}
+	if got := out.Annotations[DefaultedAnnotation]; existing == nil && res.Changed() && got == "" {
+		t.Errorf("pod changed but %s not set", DefaultedAnnotation)
+	}
+	p, err := patch.Create(in, out)
+	if err != nil {
+		t.Fatalf("patch.Create: %v", err)
+	}
+	if (p != nil) != res.Changed() {
+		t.Fatalf("patch present = %v but Result.Changed() = %v (applied %q)", p != nil, res.Changed(), res.Applied)
+	}
+	rawIn, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rawOut := rawIn
+	if p != nil {
+		ops, err := jsonpatch.DecodePatch(p)
+		if err != nil {
+			t.Fatalf("decoding patch %s: %v", p, err)
+		}
+		rawOut, err = ops.Apply(rawIn)
+		if err != nil {
+			t.Fatalf("applying patch %s: %v", p, err)
+		}
+	}
+	var patched corev1.Pod
+	if err := json.Unmarshal(rawOut, &patched); err != nil {
+		t.Fatalf("decoding patched pod: %v", err)
+	}
+	if d := cmp.Diff(out, &patched); d != "" {
+		t.Fatalf("patch %s does not reproduce the mutated pod (-mutated +patched):\n%s", p, d)
+	}
+	wantOut, _ := json.Marshal(out)
+	if err := checkOnlyAdded(rawIn, wantOut); err != nil {
+		t.Errorf("user value changed: %v", err)
+	}
+	checkValid(t, out)
+	again := out.DeepCopy()
+	if res2 := run(again); res2.Changed() {
+		t.Errorf("second pass changed the pod again: applied %q", res2.Applied)
+	}
+	if d := cmp.Diff(out, again); d != "" {
+		t.Errorf("second pass is not a no-op (-first +second):\n%s", d)
+	}
+	return out, res
+}
+
+// checkOnlyAdded verifies that every value in before is present and equal in
+// after, and that arrays only grew at the end.
+func checkOnlyAdded(before, after []byte) error {
+	var a, b any
+	if err := json.Unmarshal(before, &a); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(after, &b); err != nil {
+		return err
+	}
+	return onlyAdded("", a, b)
+}
+
+func onlyAdded(path string, a, b any) error {
+	switch av := a.(type) {
+	case map[string]any:
+		bv, ok := b.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: object became %T", path, b)
+		}
+		for k, v := range av {
+			w, ok := bv[k]
+			if !ok {
+				return fmt.Errorf("%s/%s: removed", path, k)
+			}
+			if err := onlyAdded(path+"/"+k, v, w); err != nil {
+				return err
+			}
+		}
+	case []any:
+		bv, ok := b.([]any)
+		if !ok || len(bv) < len(av) {
+			return fmt.Errorf("%s: array shrank or changed type", path)
+		}
+		for i := range av {
+			if err := onlyAdded(fmt.Sprintf("%s/%d", path, i), av[i], bv[i]); err != nil {
+				return err
+			}
+		}
+	default:
+		if !reflect.DeepEqual(a, b) {
+			return fmt.Errorf("%s: %v became %v", path, a, b)
+		}
+	}
+	return nil
+}
+
+// checkValid asserts the parts of API server validation the rules could
+// break: allowPrivilegeEscalation: false next to privileged or CAP_SYS_ADMIN,
+// Linux-only fields on Windows pods, and volume names.
+func checkValid(t *testing.T, pod *corev1.Pod) {
+	t.Helper()
+	windows := pod.Spec.OS != nil && pod.Spec.OS.Name == corev1.Windows
+	if windows {
+		if sc := pod.Spec.SecurityContext; sc != nil && sc.SeccompProfile != nil {
+			t.Errorf("windows pod has a pod seccompProfile")
+		}
+	}
+	for _, c := range allContainers(pod) {
+		sc := c.get()
+		if sc == nil {
+			continue
+		}
+		if isFalse(sc.AllowPrivilegeEscalation) {
+			if isTrue(sc.Privileged) {
+				t.Errorf("%s: allowPrivilegeEscalation false with privileged", c.name)
+			}
+			if sc.Capabilities != nil {
+				for _, a := range sc.Capabilities.Add {
+					if a == "CAP_SYS_ADMIN" {
+						t.Errorf("%s: allowPrivilegeEscalation false with CAP_SYS_ADMIN", c.name)
+					}
+				}
+			}
+		}
+		if windows && (sc.SeccompProfile != nil || sc.Capabilities != nil || sc.AllowPrivilegeEscalation != nil || sc.ReadOnlyRootFilesystem != nil || sc.RunAsUser != nil) {
+			// These could only have come from the user; the rules add none.
+			if sc.Capabilities != nil && capabilityIn(sc.Capabilities.Drop, capAll) {
+				t.Errorf("%s: windows container got capabilities", c.name)
+			}
+		}
+	}
+	seen := map[string]bool{}
+	for _, v := range pod.Spec.Volumes {
+		if errs := validation.IsDNS1123Label(v.Name); len(errs) > 0 {
+			t.Errorf("volume name %q invalid: %s", v.Name, strings.Join(errs, "; "))
+		}
+		if seen[v.Name] {
+			t.Errorf("volume name %q not unique", v.Name)
+		}
+		seen[v.Name] = true
+	}
+}
+
+// Fixture helpers.
+
+func newPod(cs ...corev1.Container) *corev1.Pod {
+	return &corev1.Pod{
+		TypeMeta:   metaPod,
+		ObjectMeta: objMeta("app"),
+		Spec:       corev1.PodSpec{Containers: cs},
+	}
+}
+
+func ctr(name string) corev1.Container {
+	return corev1.Container{Name: name, Image: "registry.example/" + name + ":1.0"}
+}
+
+func tweak(p *corev1.Pod, fns ...func(*corev1.Pod)) *corev1.Pod {
+	out := p.DeepCopy()
+	for _, fn := range fns {
+		fn(out)
+	}
+	return out
+}
+
+// withSC returns a container tweak that sets its security context.
+func withSC(c corev1.Container, sc *corev1.SecurityContext) corev1.Container {
+	c.SecurityContext = sc
+	return c
+}
+
+func windowsPod(p *corev1.Pod) { p.Spec.OS = &corev1.PodOS{Name: corev1.Windows} }
+
+func podSC(p *corev1.Pod) *corev1.PodSecurityContext {
+	if p.Spec.SecurityContext == nil {
+		p.Spec.SecurityContext = &corev1.PodSecurityContext{}
+	}
+	return p.Spec.SecurityContext
+}
+
+// sidecar returns c as a native sidecar (an init container that keeps running).
+func sidecar(c corev1.Container) corev1.Container {
+	c.RestartPolicy = ptr(corev1.ContainerRestartPolicyAlways)
+	return c
+}
+
+func ephemeral(c corev1.Container) corev1.EphemeralContainer {
+	return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
+		Name: c.Name, Image: c.Image, SecurityContext: c.SecurityContext, VolumeMounts: c.VolumeMounts,
+	}, TargetContainerName: "app"}
+}
+
+var metaPod = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
+
+func objMeta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: name, Namespace: "team-a", Labels: map[string]string{"app": name}}
+}

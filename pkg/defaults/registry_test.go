@@ -1,0 +1,63 @@
+package defaults
+
+import (
+	"regexp"
+	"testing"
+)
+
+func TestRegistryInvariants(t *testing.T) {
+	idPattern := regexp.MustCompile(`^[a-z][a-z0-9-]*[a-z0-9]$`)
+	seen := map[string]bool{}
+	for _, r := range Rules() {
+		if !idPattern.MatchString(r.ID) {
+			t.Errorf("rule ID %q is not a lower-case dashed name", r.ID)
+		}
+		if seen[r.ID] {
+			t.Errorf("duplicate rule ID %q", r.ID)
+		}
+		seen[r.ID] = true
+		if r.Summary == "" || r.apply == nil {
+			t.Errorf("rule %q: missing summary or apply", r.ID)
+		}
+	}
+	// The SPEC's rule IDs are a contract.
+	for _, id := range []string{"run-as-non-root", "drop-all-capabilities", "seccomp-runtime-default", "no-privilege-escalation", "tmp-emptydir"} {
+		if !seen[id] {
+			t.Errorf("SPEC rule %q not registered", id)
+		}
+	}
+	if len(RuleIDs()) != len(seen) {
+		t.Errorf("RuleIDs() has %d entries, registry %d", len(RuleIDs()), len(seen))
+	}
+}
+
+// TestEveryRuleIsTested asserts that each rule's table covers the cases every
+// rule must have. The tables register themselves when their tests run, so
+// this test runs them first.
+func TestEveryRuleIsTested(t *testing.T) {
+	t.Run("tables", func(t *testing.T) {
+		TestRunAsNonRoot(t)
+		TestDropAllCapabilities(t)
+		TestSeccompRuntimeDefault(t)
+		TestNoPrivilegeEscalation(t)
+		TestTmpEmptyDir(t)
+	})
+	for _, r := range Rules() {
+		cases, ok := ruleCases[r.ID]
+		if !ok {
+			t.Errorf("rule %q has no test table", r.ID)
+			continue
+		}
+		have := map[string]bool{}
+		for _, c := range cases {
+			for _, tag := range c.tags {
+				have[tag] = true
+			}
+		}
+		for _, tag := range requiredTags {
+			if !have[tag] {
+				t.Errorf("rule %q has no %q test case", r.ID, tag)
+			}
+		}
+	}
+}

@@ -1,0 +1,84 @@
+package defaults
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+func TestRunAsNonRoot(t *testing.T) {
+	base := newPod(ctr("app"))
+	nonRootPod := func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) }
+	root := &corev1.SecurityContext{RunAsUser: ptr(int64(0))}
+	running := tweak(base, func(p *corev1.Pod) {
+		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old-debugger"))}
+	})
+	withDebugger := func(sc *corev1.SecurityContext) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ephemeral(withSC(ctr("debugger"), sc)))
+		}
+	}
+	cases := registerCases(ruleRunAsNonRoot.ID, []ruleCase{
+		{name: "unset: set at pod level", tags: []string{tagUnset},
+			in: base, want: tweak(base, nonRootPod)},
+		{name: "already set at pod level", tags: []string{tagSet},
+			in: tweak(base, nonRootPod)},
+		{name: "pod says false", tags: []string{tagOtherWay},
+			in: tweak(base, func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(false) })},
+		{name: "container says false: pod level set, container keeps its own", tags: []string{tagOtherWay},
+			in:   newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsNonRoot: ptr(false)})),
+			want: tweak(newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsNonRoot: ptr(false)})), nonRootPod)},
+		{name: "container runs as UID 0: set on the others only, warn", tags: []string{tagOtherWay},
+			in: newPod(withSC(ctr("app"), root), ctr("metrics")),
+			want: newPod(withSC(ctr("app"), root),
+				withSC(ctr("metrics"), &corev1.SecurityContext{RunAsNonRoot: ptr(true)})),
+			wantWarnings: 1},
+		{name: "pod runs as UID 0: nothing set, warn per container", tags: []string{tagOtherWay},
+			in:           tweak(newPod(ctr("app"), ctr("metrics")), func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(0)) }),
+			wantWarnings: 2},
+		{name: "pod UID 0 but container overrides with non-zero UID", tags: []string{tagOtherWay},
+			in: tweak(newPod(ctr("app"), withSC(ctr("metrics"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})),
+				func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(0)) }),
+			want: tweak(newPod(ctr("app"), withSC(ctr("metrics"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000)), RunAsNonRoot: ptr(true)})),
+				func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(0)) }),
+			wantWarnings: 1},
+		{name: "container UID 0 with its own runAsNonRoot is its own choice", tags: []string{tagSet},
+			in:   newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsUser: ptr(int64(0)), RunAsNonRoot: ptr(false)})),
+			want: tweak(newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsUser: ptr(int64(0)), RunAsNonRoot: ptr(false)})), nonRootPod)},
+		{name: "init container and sidecar covered by the pod level", tags: []string{tagInit, tagSidecar, tagUnset},
+			in:   tweak(base, func(p *corev1.Pod) { p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(ctr("proxy"))} }),
+			want: tweak(base, func(p *corev1.Pod) { p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(ctr("proxy"))} }, nonRootPod)},
+		{name: "root init container: sidecar and app get their own", tags: []string{tagInit, tagSidecar},
+			in: tweak(base, func(p *corev1.Pod) {
+				p.Spec.InitContainers = []corev1.Container{withSC(ctr("chown"), root), sidecar(ctr("proxy"))}
+			}),
+			want: tweak(base, func(p *corev1.Pod) {
+				p.Spec.InitContainers = []corev1.Container{withSC(ctr("chown"), root),
+					sidecar(withSC(ctr("proxy"), &corev1.SecurityContext{RunAsNonRoot: ptr(true)}))}
+				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsNonRoot: ptr(true)}
+			}),
+			wantWarnings: 1},
+		{name: "ephemeral: new container gets its own, old ones and pod untouched", tags: []string{tagEphemeral, tagUnset},
+			in: tweak(running, withDebugger(nil)), existing: running.Spec.EphemeralContainers,
+			want: tweak(running, withDebugger(&corev1.SecurityContext{RunAsNonRoot: ptr(true)}))},
+		{name: "ephemeral: pod level already set", tags: []string{tagEphemeral, tagSet},
+			in: tweak(running, nonRootPod, withDebugger(nil)), existing: running.Spec.EphemeralContainers},
+		{name: "ephemeral: debugger runs as root", tags: []string{tagEphemeral, tagOtherWay},
+			in: tweak(running, withDebugger(root)), existing: running.Spec.EphemeralContainers, wantWarnings: 1},
+		{name: "ephemeral in a CREATE-style pass is covered by the pod level", tags: []string{tagEphemeral},
+			in: tweak(base, withDebugger(nil)), want: tweak(base, withDebugger(nil), nonRootPod)},
+		{name: "windows pod: runAsNonRoot is valid there", tags: []string{tagWindows, tagUnset},
+			in: tweak(base, windowsPod), want: tweak(base, windowsPod, nonRootPod)},
+		{name: "windows pod as ContainerAdministrator: nothing, warn", tags: []string{tagWindows, tagOtherWay},
+			in: tweak(base, windowsPod, func(p *corev1.Pod) {
+				podSC(p).WindowsOptions = &corev1.WindowsSecurityContextOptions{RunAsUserName: ptr("ContainerAdministrator")}
+			}),
+			wantWarnings: 1},
+		{name: "windows HostProcess pod: nothing", tags: []string{tagWindows},
+			in: tweak(base, windowsPod, func(p *corev1.Pod) {
+				podSC(p).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptr(true), RunAsUserName: ptr("NT AUTHORITY\\SYSTEM")}
+				p.Spec.HostNetwork = true
+			})},
+	})
+	runRuleCases(t, ruleRunAsNonRoot, cases)
+}
