@@ -2,10 +2,121 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"os"
+
+	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
 
-func runMutate(_ context.Context, _ []string, s IO) int {
-	fmt.Fprintln(s.Err, "secure-defaults mutate: not implemented yet")
-	return 1
+// fileList is a repeatable -f flag.
+type fileList []string
+
+func (f *fileList) String() string     { return fmt.Sprint(*f) }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+// runMutate reads manifests from files or stdin, applies the secure defaults
+// to every pod in them, and writes all documents to stdout, or nothing at all
+// when any document is malformed.
+func runMutate(_ context.Context, args []string, s IO) int {
+	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
+	var files fileList
+	fs.Var(&files, "f", "manifest file to read, `FILE` or - for stdin (repeatable; default stdin)")
+	fs.Var(&files, "filename", "same as -f")
+	output := fs.String("output", "yaml", "output format: yaml (the mutated documents) or patch (one JSON patch per document and line)")
+	fs.StringVar(output, "o", "yaml", "same as --output")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: secure-defaults mutate [-f FILE]... [--output yaml|patch]")
+		fs.PrintDefaults()
+	}
+	if code, ok := parseFlags(fs, args, s); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(s.Err, "secure-defaults mutate: unexpected argument %q (files are given with -f)\n", fs.Arg(0))
+		return 2
+	}
+	if *output != "yaml" && *output != "patch" {
+		fmt.Fprintf(s.Err, "secure-defaults mutate: --output must be yaml or patch, not %q\n", *output)
+		return 2
+	}
+	if len(files) == 0 {
+		files = fileList{"-"}
+	}
+	stdin := 0
+	for _, f := range files {
+		if f == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		fmt.Fprintln(s.Err, "secure-defaults mutate: stdin (-) can be read only once")
+		return 2
+	}
+
+	var objects, patches [][]byte
+	for _, f := range files {
+		results, err := mutateSource(f, s.In)
+		if err != nil {
+			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
+			return 1
+		}
+		for _, r := range results {
+			for _, w := range r.Warnings() {
+				fmt.Fprintf(s.Err, "warning: %s\n", w)
+			}
+			objects = append(objects, r.JSON)
+			patches = append(patches, r.Patch)
+		}
+	}
+	var (
+		out []byte
+		err error
+	)
+	if *output == "patch" {
+		out, err = manifest.WritePatches(patches)
+	} else {
+		out, err = manifest.WriteYAML(objects)
+	}
+	if err != nil {
+		fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
+		return 1
+	}
+	if _, err := s.Out.Write(out); err != nil {
+		fmt.Fprintf(s.Err, "secure-defaults mutate: writing output: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// mutateSource reads and mutates every document of one file, or of stdin
+// for "-".
+func mutateSource(name string, stdin io.Reader) ([]manifest.Result, error) {
+	r, source := stdin, "<stdin>"
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("%s: no such file", name)
+			}
+			return nil, err
+		}
+		defer f.Close()
+		r, source = f, name
+	}
+	docs, err := manifest.Read(r, source)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]manifest.Result, 0, len(docs))
+	for _, d := range docs {
+		res, err := manifest.Mutate(d)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
+	return results, nil
 }
