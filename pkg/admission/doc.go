@@ -1,0 +1,14 @@
+// Package admission turns an admission.k8s.io/v1 AdmissionReview into the
+// AdmissionReview the webhook answers with. It holds no HTTP code: the server
+// hands it the request body and writes back the bytes it returns.
+//
+// In scope are Pods on CREATE (every rule of package defaults) and the
+// pods/ephemeralcontainers subresource on UPDATE (only the newly added
+// ephemeral containers). Everything else is allowed unchanged. The response
+// carries a JSON patch computed by package patch, the rules' warnings for the
+// user, and an audit annotation naming the rules that changed the pod.
+//
+// A review that decodes always gets an AdmissionResponse with the request's
+// UID, errors and panics included; a body that is not a review gets an error,
+// which the HTTP layer answers with 400.
+package admission

@@ -1,0 +1,219 @@
+package admission
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/metrics"
+	"github.com/secure-defaults/secure-defaults/pkg/patch"
+)
+
+// ErrMalformedReview is wrapped by every error Review returns: the body was not
+// an admission.k8s.io/v1 AdmissionReview with a request, so there is no UID to
+// answer to. The HTTP layer answers it with 400 and the error's message.
+var ErrMalformedReview = errors.New("malformed AdmissionReview")
+
+// AuditAnnotationDefaulted is the key of the audit annotation that lists the
+// rules that changed the pod. The API server prefixes it with the webhook's
+// name, so it carries no prefix of its own.
+const AuditAnnotationDefaulted = "defaulted"
+
+// SubresourceEphemeralContainers is the pods subresource kubectl debug uses to
+// add ephemeral containers to a running pod.
+const SubresourceEphemeralContainers = "ephemeralcontainers"
+
+var reviewTypeMeta = metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"}
+
+// Handler reviews AdmissionReviews. It is safe for concurrent use.
+type Handler struct {
+	metrics metrics.Recorder
+	log     *slog.Logger
+	// apply and applyEphemeral are defaults.Apply and defaults.ApplyEphemeral;
+	// tests replace them to exercise failures the rules never produce.
+	apply          func(*corev1.Pod) defaults.Result
+	applyEphemeral func(*corev1.Pod, []corev1.EphemeralContainer) defaults.Result
+}
+
+// NewHandler returns a Handler that records every decoded review in rec and
+// logs errors to log. Either may be nil.
+func NewHandler(rec metrics.Recorder, log *slog.Logger) *Handler {
+	if rec == nil {
+		rec = metrics.Nop{}
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{metrics: rec, log: log, apply: defaults.Apply, applyEphemeral: defaults.ApplyEphemeral}
+}
+
+// outcome is what one review did, for the response, the metrics and the log.
+type outcome struct {
+	resp    *admissionv1.AdmissionResponse
+	result  metrics.Result
+	applied []string
+	err     error
+}
+
+// Review decodes body as an admission.k8s.io/v1 AdmissionReview and returns
+// the encoded AdmissionReview to answer with. Once the review has decoded,
+// every failure (an object that is not a Pod, a panic, a deadline that has
+// passed) is an errored AdmissionResponse carrying the request's UID, never
+// an error. The error, which wraps ErrMalformedReview, is for bodies that are
+// not a review at all.
+//
+// Dry-run requests are reviewed like any other: the webhook has no side
+// effects.
+func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
+	start := time.Now()
+	req, err := decodeReview(body)
+	if err != nil {
+		return nil, err
+	}
+	o := h.review(ctx, req)
+	out, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: reviewTypeMeta, Response: o.resp})
+	if err != nil {
+		// Cannot happen with these types; answer rather than drop the request.
+		o = outcome{resp: Errored(req.UID, http.StatusInternalServerError, fmt.Errorf("encoding the response: %w", err)), result: metrics.ResultError, err: err}
+		out, _ = json.Marshal(admissionv1.AdmissionReview{TypeMeta: reviewTypeMeta, Response: o.resp})
+	}
+	took := time.Since(start)
+	h.metrics.ObserveReview(string(req.Operation), o.result, o.applied, took)
+	attrs := []slog.Attr{
+		slog.String("uid", string(req.UID)),
+		slog.String("operation", string(req.Operation)),
+		slog.String("resource", req.Resource.Resource),
+		slog.String("subresource", req.SubResource),
+		slog.String("namespace", req.Namespace),
+		slog.String("name", req.Name),
+		slog.Bool("dryRun", req.DryRun != nil && *req.DryRun),
+		slog.String("result", string(o.result)),
+	}
+	if o.err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "admission review failed", append(attrs, slog.String("error", o.err.Error()))...)
+	} else {
+		h.log.LogAttrs(ctx, slog.LevelDebug, "admission review", append(attrs, slog.String("rules", strings.Join(o.applied, ",")), slog.Duration("took", took))...)
+	}
+	return out, nil
+}
+
+// decodeReview decodes body and checks that it is a v1 AdmissionReview with a
+// request that has a UID.
+func decodeReview(body []byte) (*admissionv1.AdmissionRequest, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, fmt.Errorf("%w: the request body is empty, expected an %s AdmissionReview", ErrMalformedReview, admissionv1.SchemeGroupVersion)
+	}
+	var review admissionv1.AdmissionReview
+	if err := utiljson.Unmarshal(body, &review); err != nil {
+		return nil, fmt.Errorf("%w: decoding the request body: %v", ErrMalformedReview, err)
+	}
+	if review.APIVersion != reviewTypeMeta.APIVersion || review.Kind != reviewTypeMeta.Kind {
+		return nil, fmt.Errorf("%w: got apiVersion %q kind %q, expected apiVersion %q kind %q (set admissionReviewVersions: [v1] in the webhook configuration)",
+			ErrMalformedReview, review.APIVersion, review.Kind, reviewTypeMeta.APIVersion, reviewTypeMeta.Kind)
+	}
+	if review.Request == nil {
+		return nil, fmt.Errorf("%w: the review has no request", ErrMalformedReview)
+	}
+	if review.Request.UID == "" {
+		return nil, fmt.Errorf("%w: request.uid is empty", ErrMalformedReview)
+	}
+	return review.Request, nil
+}
+
+// review answers a decoded request. A panic becomes an errored response.
+func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest) (o outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			err := fmt.Errorf("internal error while reviewing the request: %v", r)
+			h.log.LogAttrs(ctx, slog.LevelError, "panic in admission review",
+				slog.String("uid", string(req.UID)), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			o = outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err}
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		err = fmt.Errorf("the review's deadline passed before it could be processed: %w", err)
+		return outcome{resp: Errored(req.UID, http.StatusGatewayTimeout, err), result: metrics.ResultError, err: err}
+	}
+	isPods := req.Resource.Group == "" && req.Resource.Resource == "pods"
+	switch {
+	case isPods && req.SubResource == "" && req.Operation == admissionv1.Create:
+		return h.mutate(req, func(pod *corev1.Pod) (defaults.Result, error) {
+			return h.apply(pod), nil
+		})
+	case isPods && req.SubResource == SubresourceEphemeralContainers && req.Operation == admissionv1.Update:
+		return h.mutate(req, func(pod *corev1.Pod) (defaults.Result, error) {
+			old, err := decodePod(req.OldObject.Raw, "request.oldObject")
+			if err != nil {
+				return defaults.Result{}, err
+			}
+			return h.applyEphemeral(pod, old.Spec.EphemeralContainers), nil
+		})
+	default:
+		return outcome{resp: Allowed(req.UID), result: metrics.ResultSkipped}
+	}
+}
+
+// mutate decodes request.object as a Pod, runs apply on a copy and answers
+// with the patch from the original to the copy.
+func (h *Handler) mutate(req *admissionv1.AdmissionRequest, apply func(*corev1.Pod) (defaults.Result, error)) outcome {
+	original, err := decodePod(req.Object.Raw, "request.object")
+	if err != nil {
+		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
+	}
+	mutated := original.DeepCopy()
+	res, err := apply(mutated)
+	if err != nil {
+		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
+	}
+	if res.OptedOut {
+		return outcome{resp: Allowed(req.UID), result: metrics.ResultSkipped}
+	}
+	if !res.Changed() {
+		return outcome{resp: Allowed(req.UID, res.Warnings...), result: metrics.ResultUnchanged}
+	}
+	p, err := patch.Create(original, mutated)
+	if err != nil {
+		err = fmt.Errorf("computing the patch: %w", err)
+		return outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err}
+	}
+	if len(p) == 0 {
+		return outcome{resp: Allowed(req.UID, res.Warnings...), result: metrics.ResultUnchanged}
+	}
+	resp := Patched(req.UID, p, res.Warnings...)
+	resp.AuditAnnotations = map[string]string{AuditAnnotationDefaulted: strings.Join(res.Applied, ",")}
+	return outcome{resp: resp, result: metrics.ResultMutated, applied: res.Applied}
+}
+
+// decodePod decodes raw, the field named field of the request, as a v1 Pod,
+// with the API server's own JSON rules (case-sensitive field names).
+func decodePod(raw []byte, field string) (*corev1.Pod, error) {
+	if s := bytes.TrimSpace(raw); len(s) == 0 || bytes.Equal(s, []byte("null")) {
+		return nil, fmt.Errorf("%s is empty, expected a v1 Pod", field)
+	}
+	pod := &corev1.Pod{}
+	if err := utiljson.Unmarshal(raw, pod); err != nil {
+		return nil, fmt.Errorf("decoding %s as a v1 Pod: %v", field, err)
+	}
+	if (pod.APIVersion != "" && pod.APIVersion != "v1") || (pod.Kind != "" && pod.Kind != "Pod") {
+		return nil, fmt.Errorf("%s is apiVersion %q kind %q, expected a v1 Pod", field, pod.APIVersion, pod.Kind)
+	}
+	// The API server would reject such a pod anyway; refusing it here also
+	// keeps the patch valid, since it adds fields under spec.
+	if len(pod.Spec.Containers) == 0 {
+		return nil, fmt.Errorf("%s has no spec.containers, expected a v1 Pod", field)
+	}
+	return pod, nil
+}

@@ -1,0 +1,144 @@
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+)
+
+// Result is the outcome of one admission review, the value of the result label.
+type Result string
+
+const (
+	// ResultMutated: the webhook answered with a patch.
+	ResultMutated Result = "mutated"
+	// ResultUnchanged: the pod was in scope but already had every default.
+	ResultUnchanged Result = "unchanged"
+	// ResultSkipped: the pod opted out, or the request is for a resource or
+	// operation the webhook does not handle; it was allowed unchanged.
+	ResultSkipped Result = "skipped"
+	// ResultError: the webhook answered with an error, or refused a request
+	// it could not review (malformed, too large, wrong content type).
+	ResultError Result = "error"
+)
+
+// OperationUnknown is the operation label of a request whose operation is not
+// one of the four admission operations, including requests that could not be
+// decoded at all.
+const OperationUnknown = "unknown"
+
+// operations is the fixed set of operation label values besides OperationUnknown.
+var operations = map[string]bool{"CREATE": true, "UPDATE": true, "DELETE": true, "CONNECT": true}
+
+// Recorder receives the events the metrics count. Implementations must be
+// safe for concurrent use.
+type Recorder interface {
+	// ObserveReview records one decoded review: its operation, its outcome,
+	// the IDs of the rules that changed the pod, and the time it took.
+	ObserveReview(operation string, result Result, applied []string, took time.Duration)
+	// ObserveRejected records a request refused before it could be reviewed:
+	// an undecodable review, a body over the limit, a wrong content type.
+	ObserveRejected()
+}
+
+// Nop is a Recorder that records nothing.
+type Nop struct{}
+
+// ObserveReview implements Recorder.
+func (Nop) ObserveReview(string, Result, []string, time.Duration) {}
+
+// ObserveRejected implements Recorder.
+func (Nop) ObserveRejected() {}
+
+// DurationBuckets are the upper bounds, in seconds, of the review duration
+// histogram: 16 exponential buckets from 10µs to 10s, so a review of a few
+// tens of microseconds is told apart from one of a few hundred.
+var DurationBuckets = prometheus.ExponentialBucketsRange(10e-6, 10, 16)
+
+// Prometheus is the Recorder that feeds the Prometheus collectors. Create it
+// with New; serve its metrics with Handler.
+type Prometheus struct {
+	registry *prometheus.Registry
+	reviews  *prometheus.CounterVec
+	rules    *prometheus.CounterVec
+	duration prometheus.Histogram
+
+	knownRules map[string]bool
+}
+
+// New returns a Prometheus recorder on a fresh registry, with the Go and
+// process collectors and the build info gauge labelled with version and
+// commit. Every rule's counter starts at 0, so a rate() over it works before
+// the rule first fires.
+func New(version, commit string) *Prometheus {
+	p := &Prometheus{
+		registry: prometheus.NewRegistry(),
+		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_admission_reviews_total",
+			Help: "Admission reviews answered, by operation and result (mutated, unchanged, skipped, error).",
+		}, []string{"operation", "result"}),
+		rules: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_rule_applied_total",
+			Help: "Pods changed by each rule: one increment per pod a rule changed.",
+		}, []string{"rule"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "secure_defaults_admission_duration_seconds",
+			Help:    "Time spent reviewing one admission review, from decoded request to encoded response.",
+			Buckets: DurationBuckets,
+		}),
+		knownRules: map[string]bool{},
+	}
+	build := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "secure_defaults_build_info",
+		Help:        "Build identity of the running binary; always 1.",
+		ConstLabels: prometheus.Labels{"version": version, "commit": commit, "goversion": runtime.Version()},
+	})
+	build.Set(1)
+	for _, id := range defaults.RuleIDs() {
+		p.knownRules[id] = true
+		p.rules.WithLabelValues(id)
+	}
+	p.registry.MustRegister(
+		p.reviews, p.rules, p.duration, build,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return p
+}
+
+// ObserveReview implements Recorder. An operation outside the four admission
+// operations is counted as OperationUnknown, and rule IDs that are not
+// registered are not counted, so no label can grow without bound.
+func (p *Prometheus) ObserveReview(operation string, result Result, applied []string, took time.Duration) {
+	if !operations[operation] {
+		operation = OperationUnknown
+	}
+	p.reviews.WithLabelValues(operation, string(result)).Inc()
+	for _, id := range applied {
+		if p.knownRules[id] {
+			p.rules.WithLabelValues(id).Inc()
+		}
+	}
+	p.duration.Observe(took.Seconds())
+}
+
+// ObserveRejected implements Recorder: the request counts as a review with
+// operation OperationUnknown and result error. It is not timed.
+func (p *Prometheus) ObserveRejected() {
+	p.reviews.WithLabelValues(OperationUnknown, string(ResultError)).Inc()
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (p *Prometheus) Handler() http.Handler {
+	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry})
+}
+
+// Registry returns the registry the collectors are registered on, for tests
+// and for callers that add collectors of their own.
+func (p *Prometheus) Registry() *prometheus.Registry { return p.registry }
