@@ -1,0 +1,157 @@
+package defaults
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+)
+
+// hardened is what every rule together makes of a plain one-container pod.
+func hardened(p *corev1.Pod) {
+	sc := podSC(p)
+	sc.RunAsNonRoot = ptr(true)
+	sc.SeccompProfile = runtimeDefault()
+	for i := range p.Spec.Containers {
+		c := &p.Spec.Containers[i]
+		if c.SecurityContext == nil {
+			c.SecurityContext = &corev1.SecurityContext{}
+		}
+		c.SecurityContext.AllowPrivilegeEscalation = ptr(false)
+		c.SecurityContext.Capabilities = &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}
+	}
+}
+
+func annotated(v string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[DefaultedAnnotation] = v
+	}
+}
+
+const fourRules = "drop-all-capabilities,no-privilege-escalation,run-as-non-root,seccomp-runtime-default"
+
+func TestApply(t *testing.T) {
+	base := newPod(ctr("app"))
+	cases := []struct {
+		name        string
+		in, want    *corev1.Pod
+		wantApplied []string
+		optedOut    bool
+	}{
+		{name: "plain pod gets every default and the annotation",
+			in: base, want: tweak(base, hardened, annotated(fourRules)),
+			wantApplied: strings.Split(fourRules, ",")},
+		{name: "read-only root adds tmp-emptydir to the annotation",
+			in: newPod(withSC(ctr("app"), &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(true)})),
+			want: tweak(newPod(withSC(ctr("app"), &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(true)})), hardened, func(p *corev1.Pod) {
+				p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "tmp-app", MountPath: "/tmp"}}
+				p.Spec.Volumes = []corev1.Volume{{Name: "tmp-app", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+			}, annotated(fourRules+",tmp-emptydir")),
+			wantApplied: strings.Split(fourRules+",tmp-emptydir", ",")},
+		{name: "already hardened: nothing, no annotation",
+			in: tweak(base, hardened), want: tweak(base, hardened)},
+		{name: "opted out: untouched",
+			in:       tweak(base, func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: "disabled"} }),
+			want:     tweak(base, func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: "disabled"} }),
+			optedOut: true},
+		{name: "opt-out value is case-insensitive",
+			in:       tweak(base, func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: " Disabled"} }),
+			want:     tweak(base, func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: " Disabled"} }),
+			optedOut: true},
+		{name: "other inject value is not an opt-out",
+			in: tweak(base, func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: "enabled"} }),
+			want: tweak(base, func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: "enabled"} },
+				hardened, annotated(fourRules)),
+			wantApplied: strings.Split(fourRules, ",")},
+		{name: "earlier annotation is merged, not replaced",
+			in:          tweak(base, func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) }, annotated("run-as-non-root")),
+			want:        tweak(base, hardened, annotated(fourRules)),
+			wantApplied: []string{"drop-all-capabilities", "no-privilege-escalation", "seccomp-runtime-default"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, res := checkPass(t, tc.in, nil)
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("pod (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.wantApplied, res.Applied); d != "" {
+				t.Errorf("Applied (-want +got):\n%s", d)
+			}
+			if res.OptedOut != tc.optedOut {
+				t.Errorf("OptedOut = %v, want %v", res.OptedOut, tc.optedOut)
+			}
+		})
+	}
+}
+
+func TestApplyEphemeralTouchesOnlyNewContainers(t *testing.T) {
+	running := newPod(ctr("app"))
+	running.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old"))}
+	updated := running.DeepCopy()
+	updated.Spec.EphemeralContainers = append(updated.Spec.EphemeralContainers, ephemeral(ctr("debugger")))
+	got, res := checkPass(t, updated, running.Spec.EphemeralContainers)
+	want := updated.DeepCopy()
+	want.Spec.EphemeralContainers[1].SecurityContext = &corev1.SecurityContext{
+		RunAsNonRoot:             ptr(true),
+		AllowPrivilegeEscalation: ptr(false),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           runtimeDefault(),
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("pod (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(strings.Split(fourRules, ","), res.Applied); d != "" {
+		t.Errorf("Applied (-want +got):\n%s", d)
+	}
+}
+
+// TestRestrictedOracle checks the product's promise with the Pod Security
+// admission library itself: a pod that makes no explicitly insecure choice
+// passes the "restricted" level once the rules ran, and fails it before.
+func TestRestrictedOracle(t *testing.T) {
+	ro := &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr(true)}
+	pods := map[string]*corev1.Pod{
+		"plain":            newPod(ctr("app")),
+		"two containers":   newPod(ctr("app"), ctr("metrics")),
+		"read-only root":   newPod(withSC(ctr("app"), ro)),
+		"net bind service": newPod(withSC(ctr("app"), caps([]corev1.Capability{"NET_BIND_SERVICE"}, nil))),
+		"user drops some":  newPod(withSC(ctr("app"), caps(nil, []corev1.Capability{"NET_RAW"}))),
+		"non-root uid":     tweak(newPod(ctr("app")), func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(1000)) }),
+		"windows":          tweak(newPod(ctr("app")), windowsPod),
+		"init and sidecar": tweak(newPod(ctr("app")), func(p *corev1.Pod) {
+			p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(withSC(ctr("proxy"), ro))}
+		}),
+		"container-level seccomp": newPod(withSC(ctr("app"), &corev1.SecurityContext{SeccompProfile: runtimeDefault()})),
+	}
+	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restricted := api.LevelVersion{Level: api.LevelRestricted, Version: api.LatestVersion()}
+	failures := func(p *corev1.Pod) []string {
+		var out []string
+		for _, r := range evaluator.EvaluatePod(restricted, &p.ObjectMeta, &p.Spec) {
+			if !r.Allowed {
+				out = append(out, r.ForbiddenReason+": "+r.ForbiddenDetail)
+			}
+		}
+		return out
+	}
+	for name, pod := range pods {
+		t.Run(name, func(t *testing.T) {
+			if len(failures(pod)) == 0 {
+				t.Fatalf("fixture already passes restricted before defaulting: it tests nothing")
+			}
+			out, _ := checkPass(t, pod, nil)
+			if f := failures(out); len(f) > 0 {
+				t.Errorf("defaulted pod fails restricted: %q", f)
+			}
+		})
+	}
+}
