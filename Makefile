@@ -1,0 +1,72 @@
+# secure-defaults — run `make help` for the targets.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin/secure-defaults
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/secure-defaults/secure-defaults/pkg/version.Version=$(VERSION) -X github.com/secure-defaults/secure-defaults/pkg/version.Commit=$(COMMIT)
+# How long each fuzz target runs in `make test` (CI); `make fuzz` runs longer.
+FUZZTIME ?= 15s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build the binary into bin/.
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/secure-defaults
+
+.PHONY: demo
+demo: ## Start a local kube-apiserver + the webhook, create the example workloads, show what was added.
+	hack/demo.sh
+
+.PHONY: demo-offline
+demo-offline: ## Show what the rules do to examples/deployment.yaml, without a cluster.
+	$(GO) run ./cmd/secure-defaults mutate -f examples/deployment.yaml
+
+.PHONY: run
+run: ## Run the webhook locally with a throwaway self-signed certificate.
+	$(GO) run ./cmd/secure-defaults serve --self-signed
+
+.PHONY: vet
+vet: ## go vet and gofmt.
+	$(GO) vet ./...
+	@out=$$(gofmt -l cmd pkg e2e hack/*.go 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: unit
+unit: ## Unit tests (race detector off: CI has 2 cores).
+	$(GO) test ./...
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## Run every fuzz target briefly ($(FUZZTIME) each).
+	hack/fuzz.sh $(FUZZTIME)
+
+.PHONY: test
+test: vet unit fuzz-smoke ## vet + all unit tests + a short run of every fuzz target.
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for 5 minutes.
+	hack/fuzz.sh 5m
+
+.PHONY: e2e-bins
+e2e-bins: ## Build (once, cached outside the repo) kube-apiserver and etcd for the e2e tests.
+	hack/e2e-bins.sh >/dev/null
+
+.PHONY: e2e
+e2e: e2e-bins ## End-to-end tests against a real kube-apiserver and etcd on loopback.
+	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/...
+
+.PHONY: verify-deploy
+verify-deploy: ## helm lint/template + kustomize build, and check both renderings agree.
+	hack/verify-deploy.sh
+
+.PHONY: bench
+bench: ## Benchmarks: handler vs floor, load over TLS, reference webhook, API server latency.
+	hack/bench.sh
+
+.PHONY: clean
+clean: ## Remove build output.
+	rm -rf bin
