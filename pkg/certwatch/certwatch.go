@@ -1,0 +1,150 @@
+package certwatch
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+)
+
+// DefaultInterval is how often a Watcher polls its files unless told otherwise.
+const DefaultInterval = 5 * time.Second
+
+// ErrNoCertificate is returned while no certificate and key have loaded yet.
+var ErrNoCertificate = errors.New("no TLS certificate loaded yet")
+
+// Watcher holds the certificate and key loaded from a pair of PEM files and
+// reloads them when they change. It is safe for concurrent use.
+type Watcher struct {
+	certFile, keyFile string
+	interval          time.Duration
+	log               *slog.Logger
+
+	mu         sync.RWMutex
+	cert       *tls.Certificate
+	certPEM    []byte // contents that produced cert
+	keyPEM     []byte
+	lastErr    error  // from the last load that failed, nil after a good one
+	lastErrMsg string // the last error logged, so a stuck file logs once
+}
+
+// New returns a Watcher for certFile and keyFile that polls every interval
+// (DefaultInterval if not positive) once Run is called. It loads nothing yet.
+func New(certFile, keyFile string, interval time.Duration, log *slog.Logger) *Watcher {
+	if interval <= 0 {
+		interval = DefaultInterval
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{certFile: certFile, keyFile: keyFile, interval: interval, log: log}
+}
+
+// Reload reads both files now and, if their content differs from the pair in
+// use and forms a valid certificate and key, starts serving it. It reports
+// whether the certificate changed. On error the pair in use is kept.
+func (w *Watcher) Reload() (changed bool, err error) {
+	certPEM, keyPEM, err := w.read()
+	if err == nil {
+		w.mu.RLock()
+		same := w.cert != nil && bytes.Equal(certPEM, w.certPEM) && bytes.Equal(keyPEM, w.keyPEM)
+		w.mu.RUnlock()
+		if same {
+			return false, nil
+		}
+	}
+	var cert tls.Certificate
+	if err == nil {
+		cert, err = tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			err = fmt.Errorf("loading TLS certificate %s and key %s: %w", w.certFile, w.keyFile, err)
+		}
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err != nil {
+		w.lastErr = err
+		if msg := err.Error(); msg != w.lastErrMsg {
+			w.lastErrMsg = msg
+			if w.cert != nil {
+				w.log.Warn("TLS certificate files changed but do not load; still serving the previous certificate", slog.String("error", msg))
+			} else {
+				w.log.Warn("waiting for a valid TLS certificate and key", slog.String("error", msg))
+			}
+		}
+		return false, err
+	}
+	w.cert, w.certPEM, w.keyPEM = &cert, certPEM, keyPEM
+	w.lastErr, w.lastErrMsg = nil, ""
+	attrs := []any{slog.String("certFile", w.certFile)}
+	if leaf := cert.Leaf; leaf != nil {
+		attrs = append(attrs,
+			slog.String("subject", leaf.Subject.String()),
+			slog.String("serial", leaf.SerialNumber.String()),
+			slog.Time("notAfter", leaf.NotAfter))
+		if time.Now().After(leaf.NotAfter) {
+			w.log.Warn("loaded TLS certificate has expired", attrs...)
+		}
+	}
+	w.log.Info("loaded TLS certificate", attrs...)
+	return true, nil
+}
+
+func (w *Watcher) read() (certPEM, keyPEM []byte, err error) {
+	if certPEM, err = os.ReadFile(w.certFile); err != nil {
+		return nil, nil, fmt.Errorf("reading TLS certificate: %w", err)
+	}
+	if keyPEM, err = os.ReadFile(w.keyFile); err != nil {
+		return nil, nil, fmt.Errorf("reading TLS private key: %w", err)
+	}
+	return certPEM, keyPEM, nil
+}
+
+// Run loads the files, then polls them every interval until ctx is done.
+// Errors are logged (once per distinct error) and reported by Healthy; Run
+// itself never fails.
+func (w *Watcher) Run(ctx context.Context) {
+	_, _ = w.Reload() // errors are logged and kept for Healthy
+	t := time.NewTicker(w.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, _ = w.Reload() // errors are logged and kept for Healthy
+		}
+	}
+}
+
+// GetCertificate returns the certificate in use, for tls.Config.GetCertificate.
+func (w *Watcher) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.cert == nil {
+		return nil, ErrNoCertificate
+	}
+	return w.cert, nil
+}
+
+// Healthy returns nil once a certificate is loaded, so handshakes can
+// succeed, and otherwise an error that wraps ErrNoCertificate and says why.
+// A failed reload after a good load leaves the Watcher healthy: the previous
+// certificate is still served.
+func (w *Watcher) Healthy() error {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.cert != nil {
+		return nil
+	}
+	if w.lastErr != nil {
+		return fmt.Errorf("%w: %w", ErrNoCertificate, w.lastErr)
+	}
+	return ErrNoCertificate
+}
