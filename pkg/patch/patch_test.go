@@ -94,9 +94,9 @@ func TestCreateNoChange(t *testing.T) {
 func TestCreateRecoversFromLibraryPanic(t *testing.T) {
 	// The library type-asserts array elements of equal-length arrays without
 	// checking: an object replaced by a number at the same index panics.
-	p, err := createFromJSON([]byte(`{"a":[{"b":1}]}`), []byte(`{"a":[1]}`))
-	if err == nil || p != nil {
-		t.Fatalf("got %s, %v; want an error", p, err)
+	ops, err := createFromJSON([]byte(`{"a":[{"b":1}]}`), []byte(`{"a":[1]}`))
+	if err == nil || ops != nil {
+		t.Fatalf("got %v, %v; want an error", ops, err)
 	}
 	if !strings.Contains(err.Error(), "computing JSON patch") {
 		t.Errorf("error %q does not say what failed", err)
@@ -104,3 +104,49 @@ func TestCreateRecoversFromLibraryPanic(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func TestPatchRejectsChangedContainerList(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a"}}}}
+	snap := Take(pod)
+	grown := pod.DeepCopy()
+	grown.Spec.Containers = append(grown.Spec.Containers, corev1.Container{Name: "b"})
+	if p, err := snap.Patch(grown); err == nil {
+		t.Fatalf("added container: got patch %s, want an error", p)
+	}
+	shrunk := pod.DeepCopy()
+	shrunk.Spec.Containers = nil
+	if p, err := snap.Patch(shrunk); err == nil {
+		t.Fatalf("removed container: got patch %s, want an error", p)
+	}
+}
+
+func TestSnapshotIsACopy(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a",
+		SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}}}}}}}
+	pod.Annotations = map[string]string{"k": "v"}
+	snap := Take(pod)
+	// Mutate in place, as the rules do.
+	pod.Annotations["secure-defaults.dev/defaulted"] = "drop-all-capabilities"
+	pod.Spec.Containers[0].SecurityContext.Capabilities.Drop = append(pod.Spec.Containers[0].SecurityContext.Capabilities.Drop, "ALL")
+	p, err := snap.Patch(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		`{"op":"add","path":"/metadata/annotations/secure-defaults.dev~1defaulted","value":"drop-all-capabilities"}`: true,
+		`{"op":"add","path":"/spec/containers/0/securityContext/capabilities/drop/1","value":"ALL"}`:                    true,
+	}
+	var ops []json.RawMessage
+	if err := json.Unmarshal(p, &ops); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range ops {
+		if !want[string(op)] {
+			t.Errorf("unexpected operation %s", op)
+		}
+		delete(want, string(op))
+	}
+	for op := range want {
+		t.Errorf("missing operation %s", op)
+	}
+}
