@@ -17,6 +17,26 @@ type fileList []string
 func (f *fileList) String() string     { return fmt.Sprint(*f) }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
+const mutateUsage = `Usage: secure-defaults mutate [-f FILE]... [--output yaml|patch]
+
+Applies the secure defaults to the pods in Kubernetes manifests, as the webhook
+would: Pods and the pod templates of Deployments, ReplicaSets, StatefulSets,
+DaemonSets, Jobs, CronJobs, ReplicationControllers and PodTemplates, also inside
+a kind: List. Other documents are passed through. Input is multi-document YAML
+or JSON; without -f, stdin is read.
+
+--output yaml (default) writes every document, in input order, as YAML
+separated by "---". --output patch writes one line per document: the RFC 6902
+JSON patch that turns it into the mutated document (paths relative to the
+document), "[]" when it is unchanged.
+
+Warnings go to stderr. If any document is malformed, nothing is written to
+stdout, the problem is reported with its file and document number, and the
+exit status is 1 (2 for usage errors).
+
+Flags:
+`
+
 // runMutate reads manifests from files or stdin, applies the secure defaults
 // to every pod in them, and writes all documents to stdout, or nothing at all
 // when any document is malformed.
@@ -28,7 +48,7 @@ func runMutate(_ context.Context, args []string, s IO) int {
 	output := fs.String("output", "yaml", "output format: yaml (the mutated documents) or patch (one JSON patch per document and line)")
 	fs.StringVar(output, "o", "yaml", "same as --output")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: secure-defaults mutate [-f FILE]... [--output yaml|patch]")
+		fmt.Fprint(fs.Output(), mutateUsage)
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, s); !ok {
