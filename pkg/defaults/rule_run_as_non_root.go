@@ -17,10 +17,12 @@ import (
 //   - the pod sets runAsNonRoot (either way);
 //   - a container sets its own runAsNonRoot (it overrides the pod's);
 //   - the pod is a Windows HostProcess pod (it runs as a host account by design);
-//   - a container runs as root on purpose (effective runAsUser 0, or Windows
-//     runAsUserName ContainerAdministrator) and sets no runAsNonRoot itself: it
-//     could never start with runAsNonRoot, so the value is set per container
-//     on the others only, and a warning names it.
+//   - a container runs as root on purpose and sets no runAsNonRoot itself:
+//     its effective runAsUser is 0 (or its Windows runAsUserName is
+//     ContainerAdministrator), or it is privileged or adds CAP_SYS_ADMIN or
+//     ALL (root-only powers; such containers run their images' root user
+//     almost always). With runAsNonRoot it could never start, so the value
+//     is set per container on the others only, and a warning names it.
 //
 // For the ephemeralcontainers subresource the pod level cannot change, so the
 // value is set on each new ephemeral container instead.
@@ -42,7 +44,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 			if !s.ephemeralOnly || s.inScope(c) {
 				rootInScope = true
 				warnings = append(warnings, fmt.Sprintf(
-					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID to harden it",
+					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID, or runAsNonRoot yourself, to decide",
 					c.kind.singular(), c.name, rootReason(podSC, c)))
 			}
 		}
@@ -103,6 +105,13 @@ func rootReason(podSC *corev1.PodSecurityContext, c container) string {
 		return "runAsUser: 0"
 	case user != nil && strings.EqualFold(*user, windowsAdmin):
 		return "runAsUserName: " + windowsAdmin
+	case uid != nil:
+		// An explicit non-zero UID: runAsNonRoot holds whatever else is set.
+		return ""
+	case sc != nil && isTrue(sc.Privileged):
+		return "privileged: true"
+	case sc != nil && sc.Capabilities != nil && capabilityIn(sc.Capabilities.Add, "SYS_ADMIN", capAll):
+		return "it adds CAP_SYS_ADMIN"
 	}
 	return ""
 }

@@ -82,3 +82,30 @@ func TestRunAsNonRoot(t *testing.T) {
 	})
 	runRuleCases(t, ruleRunAsNonRoot, cases)
 }
+
+func TestRunAsNonRootPrivilegedContainers(t *testing.T) {
+	nonRoot := &corev1.SecurityContext{RunAsNonRoot: ptr(true)}
+	priv := &corev1.SecurityContext{Privileged: ptr(true)}
+	sysAdmin := caps([]corev1.Capability{"SYS_ADMIN"}, nil)
+	privNonZero := &corev1.SecurityContext{Privileged: ptr(true), RunAsUser: ptr(int64(1000))}
+	runRuleCases(t, ruleRunAsNonRoot, []ruleCase{
+		{name: "privileged container: set on the others, warn", tags: []string{tagOtherWay},
+			in:           newPod(withSC(ctr("csi"), priv), ctr("registrar")),
+			want:         newPod(withSC(ctr("csi"), priv), withSC(ctr("registrar"), nonRoot)),
+			wantWarnings: 1},
+		{name: "SYS_ADMIN container: set on the others, warn", tags: []string{tagOtherWay},
+			in: newPod(withSC(ctr("mounter"), sysAdmin), ctr("app")),
+			want: newPod(withSC(ctr("mounter"), sysAdmin),
+				withSC(ctr("app"), nonRoot)),
+			wantWarnings: 1},
+		{name: "privileged with a non-zero UID is not root", tags: []string{tagUnset},
+			in:   newPod(withSC(ctr("csi"), privNonZero)),
+			want: tweak(newPod(withSC(ctr("csi"), privNonZero)), func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) })},
+		{name: "privileged with pod-level non-zero UID is not root", tags: []string{tagUnset},
+			in: tweak(newPod(withSC(ctr("csi"), priv)), func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(1000)) }),
+			want: tweak(newPod(withSC(ctr("csi"), priv)), func(p *corev1.Pod) {
+				podSC(p).RunAsUser = ptr(int64(1000))
+				podSC(p).RunAsNonRoot = ptr(true)
+			})},
+	})
+}
