@@ -47,6 +47,11 @@ fuzz-smoke: ## Run every fuzz target briefly ($(FUZZTIME) each).
 .PHONY: test
 test: vet unit fuzz-smoke ## vet + all unit tests + a short run of every fuzz target.
 
+.PHONY: golden
+golden: ## Regenerate the mutate goldens under pkg/manifest/testdata/golden (review the diff!).
+	UPDATE_GOLDEN=1 $(GO) test ./pkg/manifest/
+	git diff --stat -- pkg/manifest/testdata/golden
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for 5 minutes.
 	hack/fuzz.sh 5m
