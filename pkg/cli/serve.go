@@ -159,21 +159,21 @@ func writeSelfSigned(dir string, o *server.Options) (string, error) {
 // printTryIt prints the commands that send the sample review to the running
 // server and check its health.
 func printTryIt(s IO, caFile string, addr, metricsAddr net.Addr) {
-	fmt.Fprintf(s.Out, `secure-defaults is serving with a throwaway certificate (CA: %s).
+	fmt.Fprintf(s.Out, `secure-defaults is serving with a throwaway certificate (CA: %[1]s).
 Send it the sample review, from the repository root:
 
-  curl --cacert %[2]s -H 'Content-Type: application/json' --data-binary @%[3]s %[4]s
+  curl --cacert %[1]s -H 'Content-Type: application/json' --data-binary @%[2]s %[3]s
 
 The patch it answers with, decoded (needs jq):
 
-  curl -s --cacert %[2]s -H 'Content-Type: application/json' --data-binary @%[3]s %[4]s | jq -r .response.patch | base64 -d | jq .
+  curl -s --cacert %[1]s -H 'Content-Type: application/json' --data-binary @%[2]s %[3]s | jq -r .response.patch | base64 -d | jq .
 
 Health and metrics:
 
+  curl %[4]s
   curl %[5]s
-  curl %[6]s
 
-`, caFile, caFile, sampleReview, urlFor("https", addr, "/mutate"), urlFor("http", metricsAddr, "/readyz"), urlFor("http", metricsAddr, "/metrics"))
+`, caFile, sampleReview, urlFor("https", addr, "/mutate"), urlFor("http", metricsAddr, "/readyz"), urlFor("http", metricsAddr, "/metrics"))
 }
 
 // urlFor is the URL of path on addr, with localhost for a wildcard address.

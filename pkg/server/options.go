@@ -68,7 +68,7 @@ func (o *Options) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: want host:port or :port: %w", a.flag, a.addr, err))
 		}
 	}
-	if o.Listen == o.MetricsListen {
+	if _, port, _ := net.SplitHostPort(o.Listen); o.Listen == o.MetricsListen && port != "0" {
 		errs = append(errs, fmt.Errorf("--listen and --metrics-listen are both %q", o.Listen))
 	}
 	if o.CertFile == "" {
