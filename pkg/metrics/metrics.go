@@ -57,9 +57,10 @@ func (Nop) ObserveReview(string, Result, []string, time.Duration) {}
 func (Nop) ObserveRejected() {}
 
 // DurationBuckets are the upper bounds, in seconds, of the review duration
-// histogram: 16 exponential buckets from 10µs to 10s, so a review of a few
-// tens of microseconds is told apart from one of a few hundred.
-var DurationBuckets = prometheus.ExponentialBucketsRange(10e-6, 10, 16)
+// histogram: 17 exponential buckets (factor ~2.5) from 10µs to 30s, the API
+// server's longest webhook timeout, so a review of a few tens of
+// microseconds is told apart from one of a few hundred.
+var DurationBuckets = prometheus.ExponentialBucketsRange(10e-6, 30, 17)
 
 // Prometheus is the Recorder that feeds the Prometheus collectors. Create it
 // with New; serve its metrics with Handler.

@@ -1,0 +1,69 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+)
+
+func TestRulesStartAtZero(t *testing.T) {
+	p := New("v1", "c1")
+	for _, id := range defaults.RuleIDs() {
+		if got := testutil.ToFloat64(p.rules.WithLabelValues(id)); got != 0 {
+			t.Errorf("rule %s starts at %v", id, got)
+		}
+	}
+	if n := testutil.CollectAndCount(p.rules); n != len(defaults.RuleIDs()) {
+		t.Errorf("%d rule series before any review, want one per rule (%d)", n, len(defaults.RuleIDs()))
+	}
+}
+
+// TestLabelsStayBounded feeds values from outside the fixed sets: they must
+// not create new series.
+func TestLabelsStayBounded(t *testing.T) {
+	p := New("v1", "c1")
+	ids := defaults.RuleIDs()
+	p.ObserveReview("CREATE", ResultMutated, []string{ids[0], "not-a-rule"}, time.Millisecond)
+	p.ObserveReview("create", ResultError, nil, time.Millisecond)
+	p.ObserveReview(strings.Repeat("X", 100), ResultError, nil, time.Millisecond)
+	p.ObserveRejected()
+
+	checks := []struct {
+		op, result string
+		want       float64
+	}{
+		{"CREATE", "mutated", 1},
+		{OperationUnknown, "error", 3},
+	}
+	for _, c := range checks {
+		if got := testutil.ToFloat64(p.reviews.WithLabelValues(c.op, c.result)); got != c.want {
+			t.Errorf("reviews{%s,%s} = %v, want %v", c.op, c.result, got, c.want)
+		}
+	}
+	if n := testutil.CollectAndCount(p.reviews); n != len(checks) {
+		t.Errorf("%d review series, want %d", n, len(checks))
+	}
+	if n := testutil.CollectAndCount(p.rules); n != len(ids) {
+		t.Errorf("%d rule series, want %d: an unknown rule ID made a series", n, len(ids))
+	}
+	if got := testutil.ToFloat64(p.rules.WithLabelValues(ids[0])); got != 1 {
+		t.Errorf("rule %s = %v, want 1", ids[0], got)
+	}
+	// Rejected requests are not timed: three reviews in the histogram.
+	if n := testutil.CollectAndCount(p.duration); n != 1 {
+		t.Fatalf("histogram series %d", n)
+	}
+}
+
+func TestDurationBucketsSeeMicroseconds(t *testing.T) {
+	if DurationBuckets[0] > 10e-6 || DurationBuckets[1] > 50e-6 {
+		t.Errorf("first buckets %v: cannot tell tens of microseconds apart", DurationBuckets[:2])
+	}
+	if last := DurationBuckets[len(DurationBuckets)-1]; last < 29.9 {
+		t.Errorf("last bucket %v s: below the API server's 30 s webhook timeout", last)
+	}
+}
