@@ -30,12 +30,12 @@ die() {
 	exit 1
 }
 
-# tail_log prints the end of a process log to stderr, indented.
+# tail_log NAME [LINES] prints the end of a process log to stderr, indented.
 tail_log() {
-	local f="${state}/$1.log"
+	local f="${state}/$1.log" n="${2:-30}"
 	if [[ -s "${f}" ]]; then
-		log "last lines of ${f}:"
-		tail -n 30 "${f}" | sed 's/^/    /' >&2
+		log "last ${n} lines of ${f}:"
+		tail -n "${n}" "${f}" | sed 's/^/    /' >&2
 	fi
 }
 
@@ -71,14 +71,15 @@ stop_one() {
 	[[ -f "${state}/${name}.pid" ]] || return 0
 	pid="$(cat "${state}/${name}.pid")"
 	if kill -0 "${pid}" 2>/dev/null; then
-		kill -TERM "${pid}" 2>/dev/null || true
+		# setsid made the process a group leader: signal the whole group.
+		kill -TERM -- "-${pid}" 2>/dev/null || kill -TERM "${pid}" 2>/dev/null || true
 		for i in $(seq 1 150); do
 			kill -0 "${pid}" 2>/dev/null || break
 			sleep 0.2
 		done
 		if kill -0 "${pid}" 2>/dev/null; then
 			log "${name} (pid ${pid}) ignored SIGTERM for 30s; killing it"
-			kill -KILL "${pid}" 2>/dev/null || true
+			kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
 		fi
 	fi
 	rm -f "${state}/${name}.pid"
@@ -190,7 +191,7 @@ cmd_start() {
 		fi
 		if ((SECONDS >= deadline)); then
 			log "kube-apiserver not ready after ${ready_timeout}s"
-			tail_log etcd
+			tail_log etcd 5
 			tail_log kube-apiserver
 			exit 1
 		fi

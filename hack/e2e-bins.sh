@@ -55,6 +55,7 @@ fi
 
 export GOWORK=off
 cd "${tools}"
+log "building ${k8s_version} binaries; a first build takes several minutes and about 3 GB of memory"
 for b in "${bins[@]}"; do
 	name="${b%% *}"
 	pkg="${b#* }"
@@ -63,7 +64,7 @@ for b in "${bins[@]}"; do
 	fi
 	tmp="${dir}/.${name}.tmp.$$"
 	trap 'rm -f "${tmp}"' EXIT
-	log "building ${name} ${k8s_version} into ${dir} (the first build of kube-apiserver takes minutes)"
+	log "building ${name} into ${dir}"
 	start=${SECONDS}
 	go build -trimpath -ldflags "${ldflags}" -o "${tmp}" "${pkg}" >&2
 	mv -f "${tmp}" "${dir}/${name}"
