@@ -32,7 +32,7 @@ type fakeClock struct {
 	t  time.Time
 }
 
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // webhookConfig is the shipped shape: one entry for our Service, plus entries
@@ -296,7 +296,9 @@ func TestManyManagersConcurrently(t *testing.T) {
 func TestUpdateConflictIsRetried(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	c := fake.NewClientset(webhookConfig())
-	m := newTestManager(t, clock, func(o *Options) { o.CALifetime, o.CertLifetime, o.PropagationDelay = time.Hour, 30*time.Second, time.Second })
+	m := newTestManager(t, clock, func(o *Options) {
+		o.CALifetime, o.CertLifetime, o.PropagationDelay = time.Hour, 30*time.Second, time.Second
+	})
 	if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
 		t.Fatal(err)
 	}
@@ -327,7 +329,9 @@ func TestUpdateConflictIsRetried(t *testing.T) {
 func TestServingCertificateRotation(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	c := fake.NewClientset(webhookConfig())
-	m := newTestManager(t, clock, func(o *Options) { o.CALifetime, o.CertLifetime, o.PropagationDelay = time.Hour, 30*time.Second, time.Second })
+	m := newTestManager(t, clock, func(o *Options) {
+		o.CALifetime, o.CertLifetime, o.PropagationDelay = time.Hour, 30*time.Second, time.Second
+	})
 	if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
 		t.Fatal(err)
 	}
@@ -463,7 +467,7 @@ func slicesContainsCert(cs []*x509.Certificate, c *x509.Certificate) bool {
 
 func TestRepairs(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, c *fake.Clientset)
 	}{
 		{
