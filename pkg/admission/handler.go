@@ -66,6 +66,7 @@ type outcome struct {
 	result  metrics.Result
 	applied []string
 	err     error
+	stack   string // of a recovered panic
 }
 
 // Review decodes body as an admission.k8s.io/v1 AdmissionReview and returns
@@ -103,7 +104,11 @@ func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
 		slog.String("result", string(o.result)),
 	}
 	if o.err != nil {
-		h.log.LogAttrs(ctx, slog.LevelError, "admission review failed", append(attrs, slog.String("error", o.err.Error()))...)
+		attrs = append(attrs, slog.String("error", o.err.Error()))
+		if o.stack != "" {
+			attrs = append(attrs, slog.String("stack", o.stack))
+		}
+		h.log.LogAttrs(ctx, slog.LevelError, "admission review failed", attrs...)
 	} else {
 		h.log.LogAttrs(ctx, slog.LevelDebug, "admission review", append(attrs, slog.String("rules", strings.Join(o.applied, ",")), slog.Duration("took", took))...)
 	}
@@ -138,9 +143,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	defer func() {
 		if r := recover(); r != nil {
 			err := fmt.Errorf("internal error while reviewing the request: %v", r)
-			h.log.LogAttrs(ctx, slog.LevelError, "panic in admission review",
-				slog.String("uid", string(req.UID)), slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
-			o = outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err}
+			o = outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err, stack: string(debug.Stack())}
 		}
 	}()
 	if err := ctx.Err(); err != nil {

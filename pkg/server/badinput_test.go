@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -127,5 +128,50 @@ func TestReviewerPanic(t *testing.T) {
 		if r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "internal error") {
 			t.Errorf("request %d: status %d %q, want 500 internal error", i, r.status, r.body)
 		}
+	}
+}
+
+// deadlineReviewer records the deadline of the context it is given.
+type deadlineReviewer struct{ got chan time.Time }
+
+func (d deadlineReviewer) Review(ctx context.Context, _ []byte) ([]byte, error) {
+	dl, _ := ctx.Deadline()
+	d.got <- dl
+	return []byte(`{}`), nil
+}
+
+// TestTimeoutParameter checks that ?timeout= bounds the review's context,
+// capped at the API server's 30 s maximum, and that a bad value is ignored.
+func TestTimeoutParameter(t *testing.T) {
+	d := deadlineReviewer{got: make(chan time.Time, 1)}
+	ts := start(t, setup{reviewer: d})
+	c := ts.client(true)
+	tests := []struct {
+		query string
+		want  time.Duration // 0: no deadline
+	}{
+		{"?timeout=2s", 2 * time.Second},
+		{"?timeout=45s", 30 * time.Second},
+		{"?timeout=soon", 0},
+		{"", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			sent := time.Now()
+			if r, err := post(c, ts.url()+tt.query, "application/json", []byte(`{}`)); err != nil || r.status != http.StatusOK {
+				t.Fatalf("status %d, %v", r.status, err)
+			}
+			answered := time.Now()
+			dl := <-d.got
+			switch {
+			case tt.want == 0:
+				if !dl.IsZero() {
+					t.Errorf("deadline %v set, want none", dl)
+				}
+			// The handler set its deadline between send and answer.
+			case dl.Before(sent.Add(tt.want)) || dl.After(answered.Add(tt.want)):
+				t.Errorf("deadline %v after send, want %v", dl.Sub(sent), tt.want)
+			}
+		})
 	}
 }
