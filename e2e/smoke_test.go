@@ -29,10 +29,17 @@ func run(m *testing.M) int {
 	// Backstop for anything a test started and did not stop.
 	defer framework.StopAll()
 
+	// Without SECURE_DEFAULTS_E2E_BINS this builds the binaries, which
+	// takes minutes the first time: only `go test -timeout` bounds it.
+	bins, err := framework.BinDir(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	cp, err := framework.Start(ctx, framework.Options{})
+	cp, err := framework.Start(ctx, framework.Options{BinDir: bins})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the control plane:", err)
 		return 1

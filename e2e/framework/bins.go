@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // BinsEnv names the environment variable holding the directory with the
@@ -21,7 +22,7 @@ var requiredBins = []string{"etcd", "kube-apiserver"}
 // BinDir returns the directory holding kube-apiserver and etcd: $BinsEnv when
 // set, otherwise the output of hack/e2e-bins.sh, which builds them on first
 // use (minutes; run it before `go test` so the test timeout does not cover
-// the build).
+// the build). Cancelling ctx stops the build.
 func BinDir(ctx context.Context) (string, error) {
 	dir := os.Getenv(BinsEnv)
 	if dir == "" {
@@ -31,6 +32,10 @@ func BinDir(ctx context.Context) (string, error) {
 		}
 		cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "e2e-bins.sh"))
 		cmd.Stderr = os.Stderr
+		// On cancellation stop the go build under the script too, not
+		// just the shell; the script leaves no half-built binary.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 		out, err := cmd.Output()
 		if err != nil {
 			return "", fmt.Errorf("framework: hack/e2e-bins.sh: %w", err)

@@ -26,7 +26,8 @@
 // # Starting the control plane
 //
 // Start it once per test binary from TestMain, in the `e2e` build tag so
-// `go test ./...` does not run it:
+// `go test ./...` does not run it (e2e/smoke_test.go holds the package's
+// TestMain and a shared controlPlane variable; reuse them):
 //
 //	var controlPlane *framework.ControlPlane
 //
@@ -34,7 +35,9 @@
 //
 //	func run(m *testing.M) int {
 //		defer framework.StopAll() // backstop for every started process
-//		cp, err := framework.Start(ctx, framework.Options{})
+//		bins, err := framework.BinDir(context.Background()) // may build: no deadline
+//		if err != nil { ...; return 1 }
+//		cp, err := framework.Start(ctx, framework.Options{BinDir: bins})
 //		if err != nil { ...; return 1 }
 //		controlPlane = cp
 //		code := m.Run()
