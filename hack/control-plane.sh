@@ -57,7 +57,7 @@ free_port() {
 	die "no free loopback port found"
 }
 
-# spawn NAME BINARY ARGS... starts a process in its own session with its
+# spawn NAME BINARY ARGS... starts a process as the leader of a new process group, with its
 # output in NAME.log and its pid in NAME.pid.
 spawn() {
 	local name="$1"
