@@ -57,7 +57,7 @@ func (o *Options) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.KeyFile, "tls-private-key-file", o.KeyFile, "PEM private key of --tls-cert-file (ECDSA, RSA or Ed25519)")
 	fs.StringVar(&o.TLSMinVersion, "tls-min-version", o.TLSMinVersion, "minimum TLS version: 1.2 or 1.3")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "on SIGTERM, how long to wait for in-flight reviews before closing connections")
-	fs.DurationVar(&o.CertPollInterval, "tls-reload-interval", o.CertPollInterval, "how often to check the certificate files for changes")
+	fs.DurationVar(&o.CertPollInterval, "tls-reload-interval", o.CertPollInterval, "how often to check the certificate files for changes (SIGHUP reloads them at once)")
 }
 
 // Validate reports every invalid option at once.

@@ -1,6 +1,3 @@
-// Package admissiontest builds AdmissionReviews and checks AdmissionResponses
-// for the tests of the webhook: the fixtures the admission handler tests, the
-// server tests and the fuzz seeds share. It is imported by tests only.
 package admissiontest
 
 import (
