@@ -57,12 +57,12 @@ fuzz: ## Run every fuzz target for 5 minutes.
 	hack/fuzz.sh 5m
 
 .PHONY: e2e-bins
-e2e-bins: ## Build (once, cached outside the repo) kube-apiserver and etcd for the e2e tests.
-	hack/e2e-bins.sh >/dev/null
+e2e-bins: ## Build (once, cached outside the repo) kube-apiserver, etcd and kubectl v1.37.2.
+	hack/e2e-bins.sh
 
 .PHONY: e2e
-e2e: e2e-bins ## End-to-end tests against a real kube-apiserver and etcd on loopback.
-	$(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/...
+e2e: ## End-to-end tests against a real kube-apiserver and etcd on loopback (SECURE_DEFAULTS_E2E_KEEP=1 keeps logs).
+	SECURE_DEFAULTS_E2E_BINS="$$(hack/e2e-bins.sh)" $(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/...
 
 .PHONY: verify-deploy
 verify-deploy: ## helm lint/template + kustomize build, and check both renderings agree.
