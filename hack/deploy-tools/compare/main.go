@@ -2,19 +2,25 @@
 // example `helm template` and `kustomize build`) hold the same objects.
 //
 //	compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml
+//	compare -dashboard DASHBOARD.json
 //
 // Both files are multi-document YAML. Objects are matched by apiVersion, kind,
 // namespace and name and compared as data, so key order, comments, quoting and
 // document order do not matter. Every difference is printed with its field
 // path; the exit status is 1 when there is any, 2 on bad input.
+//
+// With -dashboard it instead checks that a Grafana dashboard is valid JSON
+// and that its queries name only the metrics the webhook exports.
 package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -29,11 +35,19 @@ func (k *kinds) Set(v string) error { *k = append(*k, v); return nil }
 func main() {
 	var skip kinds
 	flag.Var(&skip, "skip-kind", "ignore objects of this kind on both sides (repeatable)")
+	dashboard := flag.String("dashboard", "", "check this Grafana dashboard JSON instead of comparing")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "Usage: compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml")
+		fmt.Fprintln(flag.CommandLine.Output(), "Usage: compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml\n       compare -dashboard DASHBOARD.json")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *dashboard != "" {
+		if err := checkDashboard(*dashboard); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if flag.NArg() != 2 {
 		flag.Usage()
 		os.Exit(2)
@@ -196,3 +210,67 @@ func show(v any) string {
 	return strings.TrimSpace(string(b))
 }
 
+// exported are the webhook's metric names (SPEC "Metrics"); histograms also
+// answer to their _bucket, _sum and _count series.
+var exported = map[string]bool{
+	"secure_defaults_admission_reviews_total":    true,
+	"secure_defaults_rule_applied_total":         true,
+	"secure_defaults_admission_duration_seconds": true,
+	"secure_defaults_build_info":                 true,
+}
+
+var metricName = regexp.MustCompile(`secure_defaults_[a-z_]+`)
+
+func checkDashboard(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var exprs []string
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if s, ok := x.(string); ok && k == "expr" {
+					exprs = append(exprs, s)
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(doc)
+	if len(exprs) == 0 {
+		return fmt.Errorf("%s: no queries", path)
+	}
+	seen := map[string]bool{}
+	for _, e := range exprs {
+		for _, m := range metricName.FindAllString(e, -1) {
+			base := m
+			for _, suf := range []string{"_bucket", "_sum", "_count"} {
+				if t, ok := strings.CutSuffix(m, suf); ok && exported[t] {
+					base = t
+				}
+			}
+			if !exported[base] {
+				return fmt.Errorf("%s: query uses %s, which the webhook does not export: %s", path, m, e)
+			}
+			seen[base] = true
+		}
+	}
+	for m := range exported {
+		if !seen[m] {
+			return fmt.Errorf("%s: no panel shows %s", path, m)
+		}
+	}
+	fmt.Printf("%s: %d queries over the webhook's %d metrics\n", path, len(exprs), len(exported))
+	return nil
+}
