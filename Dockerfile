@@ -24,8 +24,8 @@ RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY cmd/ cmd/
 COPY pkg/ pkg/
 RUN --mount=type=cache,target=/go/pkg/mod \
-    --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    --mount=type=cache,target=/cache/go-build \
+    CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} GOCACHE=/cache/go-build \
     go build -trimpath \
       -ldflags "-s -w -X github.com/secure-defaults/secure-defaults/pkg/version.Version=${VERSION} -X github.com/secure-defaults/secure-defaults/pkg/version.Commit=${COMMIT}" \
       -o /out/secure-defaults ./cmd/secure-defaults
