@@ -13,7 +13,12 @@ import (
 	"strconv"
 	"syscall"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
+	"github.com/secure-defaults/secure-defaults/pkg/certmanager"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
@@ -24,27 +29,64 @@ import (
 // to the repository root.
 const sampleReview = "hack/sample-review.json"
 
-// serveOptions are the flags of `serve`: the server's, plus --self-signed.
+// Certificate modes of serve.
+const (
+	// certModeFiles serves --tls-cert-file/--tls-private-key-file as given
+	// (by cert-manager, or any other tool that writes them).
+	certModeFiles = "files"
+	// certModeBuiltin generates and rotates them itself: a CA and serving
+	// certificate in a Secret, and the webhook configuration's caBundle.
+	certModeBuiltin = "builtin"
+)
+
+// serveOptions are the flags of `serve`: the server's, the certificate mode
+// and, for local use, --self-signed.
 type serveOptions struct {
 	*server.Options
 	// SelfSigned makes a throwaway CA and serving certificate for localhost
 	// in a temporary directory, instead of --tls-cert-file and
 	// --tls-private-key-file. For trying the webhook locally only.
 	SelfSigned bool
+	// CertMode is certModeFiles or certModeBuiltin.
+	CertMode string
+	// Certs configures the built-in certificate mode.
+	Certs *certmanager.Options
+	// Kubeconfig is used by the built-in mode outside a cluster; in a pod it
+	// is empty and the in-cluster configuration is used.
+	Kubeconfig string
 }
 
 func newServeOptions() *serveOptions {
-	return &serveOptions{Options: server.NewOptions()}
+	return &serveOptions{Options: server.NewOptions(), CertMode: certModeFiles, Certs: certmanager.NewOptions()}
 }
 
 // AddFlags registers the flags of serve on fs.
 func (o *serveOptions) AddFlags(fs *flag.FlagSet) {
 	o.Options.AddFlags(fs)
 	fs.BoolVar(&o.SelfSigned, "self-signed", o.SelfSigned, "generate a throwaway CA and certificate for localhost and print a curl command to try the webhook (local use only)")
+	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "files: serve --tls-cert-file/--tls-private-key-file as given (e.g. by cert-manager); builtin: generate and rotate them, keeping a Secret and the webhook configuration's caBundle current")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "built-in cert mode: kubeconfig file to reach the API server from outside a cluster (default: the in-cluster configuration)")
+	o.Certs.AddFlags(fs)
 }
 
 // Validate reports every invalid flag at once.
 func (o *serveOptions) Validate() error {
+	switch o.CertMode {
+	case certModeFiles:
+	case certModeBuiltin:
+		if o.SelfSigned {
+			return errors.New("--self-signed and --cert-mode=builtin both make a certificate: choose one")
+		}
+		o.Certs.CertFile, o.Certs.KeyFile = o.CertFile, o.KeyFile
+		// The certificate manager reports missing --tls-* files itself.
+		rest := *o.Options
+		if rest.CertFile == "" || rest.KeyFile == "" {
+			rest.CertFile, rest.KeyFile = "written-by-the-manager.crt", "written-by-the-manager.key"
+		}
+		return errors.Join(o.Certs.Validate(), rest.Validate())
+	default:
+		return fmt.Errorf("--cert-mode must be %q or %q, got %q", certModeFiles, certModeBuiltin, o.CertMode)
+	}
 	if !o.SelfSigned {
 		return o.Options.Validate()
 	}
@@ -102,11 +144,18 @@ func runServe(ctx context.Context, args []string, s IO) int {
 		return 2
 	}
 
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if o.CertMode == certModeBuiltin {
+		if err := startCertManager(runCtx, cancel, o, log); err != nil {
+			log.Error("starting the built-in certificate manager", slog.String("error", err.Error()))
+			return 1
+		}
+	}
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	go func() {
 		for {
 			select {
@@ -129,7 +178,44 @@ func runServe(ctx context.Context, args []string, s IO) int {
 		log.Error("server stopped with an error", slog.String("error", err.Error()))
 		return 1
 	}
+	if ctx.Err() == nil {
+		// runCtx was cancelled by the certificate manager, not by a signal.
+		return 1
+	}
 	return 0
+}
+
+// startCertManager runs the built-in certificate manager in the background.
+// It writes the serving certificate to the files the server watches; the
+// server reports not ready until they appear. If the manager stops with an
+// error (it retries API errors itself), cancel stops the server too, so the
+// pod restarts rather than serve a certificate nobody renews.
+func startCertManager(ctx context.Context, cancel context.CancelFunc, o *serveOptions, log *slog.Logger) error {
+	var cfg *rest.Config
+	var err error
+	if o.Kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("API server configuration: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("API client: %w", err)
+	}
+	mgr, err := certmanager.New(o.Certs)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Run(ctx, client, log); err != nil && ctx.Err() == nil {
+			log.Error("certificate manager stopped", slog.String("error", err.Error()))
+			cancel()
+		}
+	}()
+	return nil
 }
 
 // writeSelfSigned generates a CA and serving certificate for localhost into

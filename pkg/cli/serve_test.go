@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"io"
 	"log/slog"
 	"net/http"
@@ -178,5 +179,42 @@ func TestServeSelfSigned(t *testing.T) {
 	}
 	if _, err := os.Stat(caFile); !os.IsNotExist(err) {
 		t.Errorf("throwaway CA left behind at %s (%v)", caFile, err)
+	}
+}
+
+func TestServeCertModeFlags(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"unknown mode", []string{"--cert-mode=vault"}, `--cert-mode must be "files" or "builtin"`},
+		{"builtin needs a namespace and files", []string{"--cert-mode=builtin"}, "--cert-namespace is required"},
+		{"builtin and self-signed", []string{"--cert-mode=builtin", "--self-signed"}, "choose one"},
+		{"builtin complete", []string{"--cert-mode=builtin", "--cert-namespace=secure-defaults",
+			"--tls-cert-file=/certs/tls.crt", "--tls-private-key-file=/certs/tls.key"}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newServeOptions()
+			fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+			o.AddFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			err := o.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				if o.Certs.CertFile != "/certs/tls.crt" || o.Certs.KeyFile != "/certs/tls.key" {
+					t.Errorf("the manager writes to %q/%q, want the server's files", o.Certs.CertFile, o.Certs.KeyFile)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tc.wantErr)
+			}
+		})
 	}
 }
