@@ -304,3 +304,17 @@ var metaPod = metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}
 func objMeta(name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: "team-a", Labels: map[string]string{"app": name}}
 }
+
+// runningPod is a pod as it runs, with one ephemeral container added earlier.
+func runningPod() *corev1.Pod {
+	p := newPod(ctr("app"))
+	p.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old-debugger"))}
+	return p
+}
+
+// withDebugger adds a new ephemeral container "debugger" with security context sc.
+func withDebugger(sc *corev1.SecurityContext) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ephemeral(withSC(ctr("debugger"), sc)))
+	}
+}

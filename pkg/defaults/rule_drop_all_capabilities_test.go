@@ -12,13 +12,7 @@ func caps(add, drop []corev1.Capability) *corev1.SecurityContext {
 
 func TestDropAllCapabilities(t *testing.T) {
 	dropAll := caps(nil, []corev1.Capability{"ALL"})
-	running := newPod(ctr("app"))
-	running.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old-debugger"))}
-	withDebugger := func(sc *corev1.SecurityContext) func(*corev1.Pod) {
-		return func(p *corev1.Pod) {
-			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ephemeral(withSC(ctr("debugger"), sc)))
-		}
-	}
+	running := runningPod()
 	cases := registerCases(ruleDropAllCapabilities.ID, []ruleCase{
 		{name: "unset: drop ALL", tags: []string{tagUnset},
 			in: newPod(ctr("app")), want: newPod(withSC(ctr("app"), dropAll))},

@@ -8,13 +8,7 @@ import (
 
 func TestNoPrivilegeEscalation(t *testing.T) {
 	noAPE := &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false)}
-	running := newPod(ctr("app"))
-	running.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old-debugger"))}
-	withDebugger := func(sc *corev1.SecurityContext) func(*corev1.Pod) {
-		return func(p *corev1.Pod) {
-			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ephemeral(withSC(ctr("debugger"), sc)))
-		}
-	}
+	running := runningPod()
 	cases := registerCases(ruleNoPrivilegeEscalation.ID, []ruleCase{
 		{name: "unset: false", tags: []string{tagUnset},
 			in: newPod(ctr("app")), want: newPod(withSC(ctr("app"), noAPE))},

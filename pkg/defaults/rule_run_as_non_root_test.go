@@ -10,14 +10,7 @@ func TestRunAsNonRoot(t *testing.T) {
 	base := newPod(ctr("app"))
 	nonRootPod := func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) }
 	root := &corev1.SecurityContext{RunAsUser: ptr(int64(0))}
-	running := tweak(base, func(p *corev1.Pod) {
-		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old-debugger"))}
-	})
-	withDebugger := func(sc *corev1.SecurityContext) func(*corev1.Pod) {
-		return func(p *corev1.Pod) {
-			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ephemeral(withSC(ctr("debugger"), sc)))
-		}
-	}
+	running := runningPod()
 	cases := registerCases(ruleRunAsNonRoot.ID, []ruleCase{
 		{name: "unset: set at pod level", tags: []string{tagUnset},
 			in: base, want: tweak(base, nonRootPod)},

@@ -10,14 +10,7 @@ func TestSeccompRuntimeDefault(t *testing.T) {
 	base := newPod(ctr("app"))
 	rd := func(p *corev1.Pod) { podSC(p).SeccompProfile = runtimeDefault() }
 	unconfined := &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}
-	running := tweak(base, func(p *corev1.Pod) {
-		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{ephemeral(ctr("old-debugger"))}
-	})
-	withDebugger := func(sc *corev1.SecurityContext) func(*corev1.Pod) {
-		return func(p *corev1.Pod) {
-			p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, ephemeral(withSC(ctr("debugger"), sc)))
-		}
-	}
+	running := runningPod()
 	withInit := func(p *corev1.Pod) {
 		p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(withSC(ctr("proxy"), &corev1.SecurityContext{SeccompProfile: unconfined}))}
 	}
