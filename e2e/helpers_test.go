@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -523,4 +524,67 @@ func timed(t *testing.T, name string, f func(t *testing.T)) bool {
 		defer func() { t.Logf("took %s", time.Since(start).Round(time.Millisecond)) }()
 		f(t)
 	})
+}
+
+// labelerKey is the label the second webhook of the reinvocation test adds.
+const labelerKey = "e2e.secure-defaults.dev/labelled"
+
+// labeler is a trivial mutating webhook served from the test: it adds
+// labelerKey to every pod.
+type labeler struct {
+	url string
+	ca  []byte
+}
+
+func startLabeler(t *testing.T) (*labeler, error) {
+	cert, err := framework.GenerateServingCert(t.TempDir(), "127.0.0.1")
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.LoadX509KeyPair(cert.CertFile, cert.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	patch := []byte(`[{"op":"add","path":"/metadata/labels/` + strings.ReplaceAll(labelerKey, "/", "~1") + `","value":"true"}]`)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		var review admissionv1.AdmissionReview
+		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&review); err != nil || review.Request == nil {
+			http.Error(rw, "bad review", http.StatusBadRequest)
+			return
+		}
+		review.Response = &admissionv1.AdmissionResponse{
+			UID: review.Request.UID, Allowed: true,
+			PatchType: ptr.To(admissionv1.PatchTypeJSONPatch), Patch: patch,
+		}
+		review.Request = nil
+		_ = json.NewEncoder(rw).Encode(review)
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return &labeler{url: srv.URL + "/", ca: cert.CAPEM}, nil
+}
+
+// config registers the labeler after ours (configurations are called in
+// name order), never reinvoked itself, for pods in opted-in namespaces.
+func (l *labeler) config() *admissionregistrationv1.MutatingWebhookConfiguration {
+	return &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: "zz-e2e-labeler"},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:         "labeler.e2e.secure-defaults.dev",
+			ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To(l.url), CABundle: l.ca},
+			Rules: []admissionregistrationv1.RuleWithOperations{{
+				Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+				Rule: admissionregistrationv1.Rule{
+					APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"},
+				},
+			}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{defaults.InjectKey: defaults.InjectEnabled}},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Fail),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			ReinvocationPolicy:      ptr.To(admissionregistrationv1.NeverReinvocationPolicy),
+			AdmissionReviewVersions: []string{"v1"},
+			TimeoutSeconds:          ptr.To[int32](5),
+		}},
+	}
 }

@@ -80,6 +80,9 @@ func TestWebhook(t *testing.T) {
 	timed(t, "second admission changes nothing", func(t *testing.T) {
 		testSecondAdmission(ctx, t, w, optedIn)
 	})
+	timed(t, "reinvocation after a later webhook changes nothing", func(t *testing.T) {
+		testReinvocation(ctx, t, w, optedIn)
+	})
 	timed(t, "metrics count what happened", func(t *testing.T) {
 		testMetrics(ctx, t, w)
 	})
@@ -545,4 +548,59 @@ func testWebhookDown(ctx context.Context, t *testing.T, w *webhook) {
 			t.Errorf("create in an opted-in restricted namespace with the webhook down under Ignore: got %v, want Forbidden by Pod Security", err)
 		}
 	})
+}
+
+// testReinvocation registers a second webhook that runs after ours and adds a
+// label; with reinvocationPolicy IfNeeded the API server then calls ours
+// again on the already defaulted pod, which must answer without a patch.
+func testReinvocation(ctx context.Context, t *testing.T, w *webhook, ns string) {
+	labeler, err := startLabeler(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := labeler.config()
+	if _, err := controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("deleting the labeler: %v", err)
+		}
+	}()
+	pod := plainPod(ns)
+	pod.Labels = map[string]string{"app": "reinvoked"}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := controlPlane.WaitForMutation(wctx, pod, func(p *corev1.Pod) bool { return p.Labels[labelerKey] != "" }); err != nil {
+		t.Fatal(err)
+	}
+
+	before, err := w.metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, res := predict(pod)
+	stored, err := controlPlane.Client.CoreV1().Pods(ns).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := w.metrics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Labels[labelerKey] == "" {
+		t.Errorf("the second webhook did not run: labels %v", stored.Labels)
+	}
+	for _, d := range ruleOwnedDiff(stored, want, pod) {
+		t.Errorf("stored pod differs from the prediction: %s", d)
+	}
+	// First call: the defaults; the reinvocation: nothing left to do.
+	expect := counts{}
+	expect.expectReview("CREATE", res)
+	expect.expectReview("CREATE", defaults.Result{})
+	for _, k := range []string{reviewsKey("CREATE", "mutated"), reviewsKey("CREATE", "unchanged")} {
+		if got := after[k] - before[k]; got != expect[k] {
+			t.Errorf("%s grew by %v, want %v (one defaulting call, one reinvocation without a patch)", k, got, expect[k])
+		}
+	}
 }
