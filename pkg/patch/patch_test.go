@@ -134,7 +134,7 @@ func TestSnapshotIsACopy(t *testing.T) {
 	}
 	want := map[string]bool{
 		`{"op":"add","path":"/metadata/annotations/secure-defaults.dev~1defaulted","value":"drop-all-capabilities"}`: true,
-		`{"op":"add","path":"/spec/containers/0/securityContext/capabilities/drop/1","value":"ALL"}`:                    true,
+		`{"op":"add","path":"/spec/containers/0/securityContext/capabilities/drop/1","value":"ALL"}`:                 true,
 	}
 	var ops []json.RawMessage
 	if err := json.Unmarshal(p, &ops); err != nil {
