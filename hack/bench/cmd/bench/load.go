@@ -129,8 +129,8 @@ func runLoad(args []string) error {
 	// The search, one step of each webhook in turn.
 	type search struct {
 		lo, hi, next float64
-		left        int
-		done        bool
+		left         int
+		done         bool
 	}
 	state := map[string]*search{}
 	for _, name := range names {

@@ -19,9 +19,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
+	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
-	"github.com/secure-defaults/secure-defaults/e2e/framework"
 )
 
 // The webhooks under test, by the names the report uses.
