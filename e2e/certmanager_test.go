@@ -48,8 +48,9 @@ const (
 	certsLifetime    = 30 * time.Second
 	certsCALifetime  = 90 * time.Second
 	certsPropagation = 3 * time.Second
-	// certsDeadline bounds the wait for a CA rotation after the webhook is
-	// ready: the CA rotation is due at 60s, so this is twice the margin.
+	// certsDeadline bounds the wait, from ready, for a certificate of the
+	// second CA to be served: due after about 63s (60s + the propagation
+	// delay + a reload), so this leaves a busy machine a minute to spare.
 	certsDeadline = 2 * time.Minute
 	// certsService is the Service name the certificates are issued for
 	// (the shipped one, and the manager's default).
