@@ -93,6 +93,18 @@ func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	took := time.Since(start)
 	h.metrics.ObserveReview(string(req.Operation), o.result, o.applied, took)
+	if o.err != nil {
+		h.log.LogAttrs(ctx, slog.LevelError, "admission review failed", append(logAttrs(req, o), slog.String("error", o.err.Error()))...)
+	} else if h.log.Enabled(ctx, slog.LevelDebug) {
+		// Built only when debug logging is on: a review answered at info
+		// level costs no log allocations.
+		h.log.LogAttrs(ctx, slog.LevelDebug, "admission review", append(logAttrs(req, o), slog.String("rules", strings.Join(o.applied, ",")), slog.Duration("took", took))...)
+	}
+	return out, nil
+}
+
+// logAttrs describes a review for the log: who and what, never the object.
+func logAttrs(req *admissionv1.AdmissionRequest, o outcome) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String("uid", string(req.UID)),
 		slog.String("operation", string(req.Operation)),
@@ -103,16 +115,10 @@ func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
 		slog.Bool("dryRun", req.DryRun != nil && *req.DryRun),
 		slog.String("result", string(o.result)),
 	}
-	if o.err != nil {
-		attrs = append(attrs, slog.String("error", o.err.Error()))
-		if o.stack != "" {
-			attrs = append(attrs, slog.String("stack", o.stack))
-		}
-		h.log.LogAttrs(ctx, slog.LevelError, "admission review failed", attrs...)
-	} else {
-		h.log.LogAttrs(ctx, slog.LevelDebug, "admission review", append(attrs, slog.String("rules", strings.Join(o.applied, ",")), slog.Duration("took", took))...)
+	if o.stack != "" {
+		attrs = append(attrs, slog.String("stack", o.stack))
 	}
-	return out, nil
+	return attrs
 }
 
 // decodeReview decodes body and checks that it is a v1 AdmissionReview with a
@@ -169,15 +175,17 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	}
 }
 
-// mutate decodes request.object as a Pod, runs apply on a copy and answers
-// with the patch from the original to the copy.
+// mutate decodes request.object as a Pod, runs apply on it and answers with
+// the patch from the pod as decoded to the pod after apply.
 func (h *Handler) mutate(req *admissionv1.AdmissionRequest, apply func(*corev1.Pod) (defaults.Result, error)) outcome {
-	original, err := decodePod(req.Object.Raw, "request.object")
+	pod, err := decodePod(req.Object.Raw, "request.object")
 	if err != nil {
 		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
 	}
-	mutated := original.DeepCopy()
-	res, err := apply(mutated)
+	// The rules change the decoded pod in place; the snapshot keeps the parts
+	// they may change, so the whole pod (env, managedFields) is never copied.
+	snap := patch.Take(pod)
+	res, err := apply(pod)
 	if err != nil {
 		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
 	}
@@ -187,7 +195,7 @@ func (h *Handler) mutate(req *admissionv1.AdmissionRequest, apply func(*corev1.P
 	if !res.Changed() {
 		return outcome{resp: Allowed(req.UID, res.Warnings...), result: metrics.ResultUnchanged}
 	}
-	p, err := patch.Create(original, mutated)
+	p, err := snap.Patch(pod)
 	if err != nil {
 		err = fmt.Errorf("computing the patch: %w", err)
 		return outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err}

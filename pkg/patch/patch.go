@@ -1,10 +1,13 @@
 package patch
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/mattbaird/jsonpatch"
 	corev1 "k8s.io/api/core/v1"
@@ -30,44 +33,58 @@ type Snapshot struct {
 	parts []part
 }
 
-// part is one subtree: its JSON pointer and its value before the rules ran.
+// part is one subtree: where it is and its value before the rules ran.
 type part struct {
-	path   string
+	loc    location
 	before any
+}
+
+// location names a part: a pod-level field (list empty), or a field of the
+// index-th container of a container list. Its JSON pointer is built only for
+// the parts that changed.
+type location struct {
+	list  string // "", "initContainers", "containers" or "ephemeralContainers"
+	index int
+	field string // "securityContext" or "volumeMounts" in a container; the pointer of a pod-level part
+}
+
+// path returns the JSON pointer of l.
+func (l location) path() string {
+	if l.list == "" {
+		return l.field
+	}
+	return "/spec/" + l.list + "/" + strconv.Itoa(l.index) + "/" + l.field
 }
 
 // Take snapshots pod.
 func Take(pod *corev1.Pod) *Snapshot {
 	s := &Snapshot{parts: make([]part, 0, 3+2*(len(pod.Spec.InitContainers)+len(pod.Spec.Containers)+len(pod.Spec.EphemeralContainers)))}
-	s.each(pod, func(path string, v any) {
-		s.parts = append(s.parts, part{path, deepCopy(v)})
+	s.each(pod, func(loc location, v any) {
+		s.parts = append(s.parts, part{loc, deepCopy(v)})
 	})
 	return s
 }
 
-// each calls fn with the JSON pointer and value of every part of pod, in a
+// each calls fn with the location and value of every part of pod, in a
 // fixed order.
-func (s *Snapshot) each(pod *corev1.Pod, fn func(path string, v any)) {
-	fn("/metadata/annotations", pod.Annotations)
-	fn("/spec/securityContext", pod.Spec.SecurityContext)
-	fn("/spec/volumes", pod.Spec.Volumes)
+func (s *Snapshot) each(pod *corev1.Pod, fn func(loc location, v any)) {
+	fn(location{field: "/metadata/annotations"}, pod.Annotations)
+	fn(location{field: "/spec/securityContext"}, pod.Spec.SecurityContext)
+	fn(location{field: "/spec/volumes"}, pod.Spec.Volumes)
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
-		prefix := "/spec/initContainers/" + strconv.Itoa(i)
-		fn(prefix+"/securityContext", c.SecurityContext)
-		fn(prefix+"/volumeMounts", c.VolumeMounts)
+		fn(location{"initContainers", i, "securityContext"}, c.SecurityContext)
+		fn(location{"initContainers", i, "volumeMounts"}, c.VolumeMounts)
 	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		prefix := "/spec/containers/" + strconv.Itoa(i)
-		fn(prefix+"/securityContext", c.SecurityContext)
-		fn(prefix+"/volumeMounts", c.VolumeMounts)
+		fn(location{"containers", i, "securityContext"}, c.SecurityContext)
+		fn(location{"containers", i, "volumeMounts"}, c.VolumeMounts)
 	}
 	for i := range pod.Spec.EphemeralContainers {
 		c := &pod.Spec.EphemeralContainers[i]
-		prefix := "/spec/ephemeralContainers/" + strconv.Itoa(i)
-		fn(prefix+"/securityContext", c.SecurityContext)
-		fn(prefix+"/volumeMounts", c.VolumeMounts)
+		fn(location{"ephemeralContainers", i, "securityContext"}, c.SecurityContext)
+		fn(location{"ephemeralContainers", i, "volumeMounts"}, c.VolumeMounts)
 	}
 }
 
@@ -85,12 +102,12 @@ func (s *Snapshot) Patch(mutated *corev1.Pod) ([]byte, error) {
 	var ops []jsonpatch.JsonPatchOperation
 	var err error
 	i := 0
-	s.each(mutated, func(path string, after any) {
+	s.each(mutated, func(loc location, after any) {
 		if err != nil {
 			return
 		}
-		if i >= len(s.parts) || s.parts[i].path != path {
-			err = fmt.Errorf("computing JSON patch: the pod's containers changed between snapshot and patch at %s", path)
+		if i >= len(s.parts) || s.parts[i].loc != loc {
+			err = fmt.Errorf("computing JSON patch: the pod's containers changed between snapshot and patch at %s", loc.path())
 			return
 		}
 		before := s.parts[i].before
@@ -98,7 +115,7 @@ func (s *Snapshot) Patch(mutated *corev1.Pod) ([]byte, error) {
 		if reflect.DeepEqual(before, after) {
 			return
 		}
-		ops, err = diffPart(ops, path, before, after)
+		ops, err = diffPart(ops, loc.path(), before, after)
 	})
 	if err == nil && i != len(s.parts) {
 		err = fmt.Errorf("computing JSON patch: the pod's containers changed between snapshot and patch")
@@ -106,16 +123,55 @@ func (s *Snapshot) Patch(mutated *corev1.Pod) ([]byte, error) {
 	if err != nil || len(ops) == 0 {
 		return nil, err
 	}
-	out, err := json.Marshal(ops)
+	out, err := encode(ops)
 	if err != nil {
 		return nil, fmt.Errorf("encoding JSON patch: %w", err)
 	}
 	return out, nil
 }
 
+// encode writes ops as a JSON array, as the library's own MarshalJSON does
+// (the value is left out only of a remove or move without one) but in one
+// buffer, with the path properly quoted.
+func encode(ops []jsonpatch.JsonPatchOperation) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	buf.WriteByte('[')
+	for i := range ops {
+		op := &ops[i]
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`{"op":`)
+		if err := enc.Encode(op.Operation); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 1) // Encode's newline
+		buf.WriteString(`,"path":`)
+		if err := enc.Encode(op.Path); err != nil {
+			return nil, err
+		}
+		buf.Truncate(buf.Len() - 1)
+		if op.Value != nil || op.Operation == "replace" || op.Operation == "add" || op.Operation == "test" {
+			buf.WriteString(`,"value":`)
+			if err := enc.Encode(op.Value); err != nil {
+				return nil, err
+			}
+			buf.Truncate(buf.Len() - 1)
+		}
+		buf.WriteByte('}')
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
+}
+
 // diffPart appends to ops the operations that turn before into after, both
 // at path.
 func diffPart(ops []jsonpatch.JsonPatchOperation, path string, before, after any) (_ []jsonpatch.JsonPatchOperation, err error) {
+	if out, ok := appendShortcut(ops, path, before, after); ok {
+		return out, nil
+	}
 	a, err := json.Marshal(before)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", path, err)
@@ -134,6 +190,87 @@ func diffPart(ops []jsonpatch.JsonPatchOperation, path string, before, after any
 	}
 	return ops, nil
 }
+
+// appendShortcut appends the operations for the changes the rules make most
+// often, without encoding both sides and diffing them: a part that was unset
+// and is now set, elements appended to a list, and keys added to the
+// annotations. The operations are the ones the library emits for the same
+// change (one add of the whole value; one add per appended index; one add per
+// new key), so the patch is the same, only cheaper to compute. It reports
+// false for any other change, which the library then diffs.
+func appendShortcut(ops []jsonpatch.JsonPatchOperation, path string, before, after any) ([]jsonpatch.JsonPatchOperation, bool) {
+	add := func(path string, v any) {
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: path, Value: v})
+	}
+	switch b := before.(type) {
+	case *corev1.PodSecurityContext:
+		if a := after.(*corev1.PodSecurityContext); b == nil && a != nil {
+			add(path, a)
+			return ops, true
+		}
+	case *corev1.SecurityContext:
+		if a := after.(*corev1.SecurityContext); b == nil && a != nil {
+			add(path, a)
+			return ops, true
+		}
+	case []corev1.Volume:
+		return appendElements(ops, path, b, after.([]corev1.Volume))
+	case []corev1.VolumeMount:
+		return appendElements(ops, path, b, after.([]corev1.VolumeMount))
+	case map[string]string:
+		a := after.(map[string]string)
+		if len(b) == 0 {
+			// An empty map is omitted from the raw object or empty there:
+			// the library adds the whole map either way.
+			if len(a) == 0 {
+				return ops, false
+			}
+			add(path, a)
+			return ops, true
+		}
+		keys := make([]string, 0, len(a)-len(b))
+		for k, v := range b {
+			if av, ok := a[k]; !ok || av != v {
+				return ops, false // changed or removed: leave it to the library
+			}
+		}
+		for k := range a {
+			if _, ok := b[k]; !ok {
+				keys = append(keys, k)
+			}
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			add(path+"/"+pointerEscaper.Replace(k), a[k])
+		}
+		return ops, true
+	}
+	return ops, false
+}
+
+// appendElements handles a list whose old elements are unchanged and in
+// place, with new ones after them: one add per new index, or one add of the
+// whole list when it was empty (and so absent from the raw object).
+func appendElements[T any](ops []jsonpatch.JsonPatchOperation, path string, before, after []T) ([]jsonpatch.JsonPatchOperation, bool) {
+	if len(after) <= len(before) || (len(before) == 0 && len(after) == 0) {
+		return ops, false
+	}
+	if len(before) == 0 {
+		return append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: path, Value: after}), true
+	}
+	for i := range before {
+		if !reflect.DeepEqual(before[i], after[i]) {
+			return ops, false
+		}
+	}
+	for i := len(before); i < len(after); i++ {
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: path + "/" + strconv.Itoa(i), Value: after[i]})
+	}
+	return ops, true
+}
+
+// pointerEscaper escapes a map key for a JSON pointer (RFC 6901).
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // createFromJSON runs the library, turning its panics into errors.
 func createFromJSON(a, b []byte) (ops []jsonpatch.JsonPatchOperation, err error) {
