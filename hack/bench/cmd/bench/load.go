@@ -57,7 +57,7 @@ func runLoad(args []string) error {
 	out := fs.String("out", "load.json", "where to write the results")
 	stepDur := fs.Duration("step", 3*time.Second, "duration of each rate step")
 	fixedDur := fs.Duration("fixed-duration", 5*time.Second, "duration of the fixed-rate run")
-	fixedRate := fs.Float64("fixed-rate", 500, "requests/s of the fixed-rate run")
+	fixedRate := fs.Float64("fixed-rate", 250, "requests/s of the fixed-rate run: one every webhook sustains on 2 cores")
 	startRate := fs.Float64("start-rate", 250, "first rate of the search; doubled until a step fails, then bisected")
 	refine := fs.Int("refine", 3, "bisection steps after the first failing rate")
 	conns := fs.Int("connections", 8, "keep-alive connections per webhook, as the API server's pool")

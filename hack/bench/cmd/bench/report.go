@@ -231,11 +231,12 @@ func loadRows(t *table, lr *loadResult) {
 		return
 	}
 	cond := fmt.Sprintf("p99 < %s, 0 errors; %d conns, %gs steps", dur(lr.P99Limit), lr.Connections, lr.StepSeconds)
-	ratio := 0.0
+	ratio, ratioText := 0.0, "n/a"
 	if r.MaxRate > 0 {
 		ratio = o.MaxRate / r.MaxRate
+		ratioText = fmt.Sprintf("%.2f×", ratio)
 	}
-	t.add("HTTPS max sustainable rate ("+cond+")", fmt.Sprintf("%.0f/s", o.MaxRate), fmt.Sprintf("controller-runtime %.0f/s", r.MaxRate), fmt.Sprintf("%.2f×", ratio), "≥ 2×", verdict(ratio >= 2))
+	t.add("HTTPS max sustainable rate ("+cond+")", fmt.Sprintf("%.0f/s", o.MaxRate), fmt.Sprintf("controller-runtime %.0f/s", r.MaxRate), ratioText, "≥ 2×", verdict(ratio >= 2))
 	if i != nil && i.MaxRate > 0 {
 		t.add("HTTPS max sustainable rate, vs the ideal webhook", fmt.Sprintf("%.0f/s", o.MaxRate), fmt.Sprintf("ideal %.0f/s", i.MaxRate), fmt.Sprintf("%.2f×", o.MaxRate/i.MaxRate), "", "")
 	}
