@@ -181,6 +181,7 @@ func runLoad(args []string) error {
 		}
 		hooks[s.Name] = w
 		clients[s.Name].CloseIdleConnections()
+		attack(newAttacker(s.Name), w, review, 100, time.Second, *p99Limit) // connect and warm up, as before the search
 		if s.MaxRate > 0 {
 			s.AtMax = attack(newAttacker(s.Name), w, review, s.MaxRate, *stepDur, *p99Limit)
 		}
