@@ -3,9 +3,9 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
