@@ -58,7 +58,7 @@ func runLoad(args []string) error {
 	stepDur := fs.Duration("step", 3*time.Second, "duration of each rate step")
 	fixedDur := fs.Duration("fixed-duration", 5*time.Second, "duration of the fixed-rate run")
 	fixedRate := fs.Float64("fixed-rate", 250, "requests/s of the fixed-rate run: one every webhook sustains on 2 cores")
-	startRate := fs.Float64("start-rate", 250, "first rate of the search; doubled until a step fails, then bisected")
+	startRate := fs.Float64("start-rate", 250, "first rate of the search; doubled until a step fails (twice in a row), then bisected")
 	refine := fs.Int("refine", 3, "bisection steps after the first failing rate")
 	conns := fs.Int("connections", 8, "keep-alive connections per webhook, as the API server's pool")
 	p99Limit := fs.Duration("p99-limit", 5*time.Millisecond, "p99 above which a rate is not sustainable")
@@ -145,6 +145,14 @@ func runLoad(args []string) error {
 			}
 			active = true
 			r := attack(newAttacker(s.Name), hooks[s.Name], review, st.next, *stepDur, *p99Limit)
+			if !r.Pass {
+				// One more try: on a shared machine a single stall of
+				// another process is enough to push a short step's p99
+				// over the limit.
+				s.Steps = append(s.Steps, r)
+				time.Sleep(500 * time.Millisecond)
+				r = attack(newAttacker(s.Name), hooks[s.Name], review, st.next, *stepDur, *p99Limit)
+			}
 			s.Steps = append(s.Steps, r)
 			logf("%-18s %6.0f/s: p50 %v p99 %v max %v errors %d cpu/req %v pass %v", s.Name, st.next, r.P50, r.P99, r.Max, r.Errors, r.CPUPerReq, r.Pass)
 			if r.Pass {
