@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // binary is the secure-defaults binary built once for these tests.
@@ -181,4 +185,60 @@ func TestCommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeIdlesWithoutBurningCPU runs `serve --self-signed` and checks that
+// an idle server uses (almost) no CPU: a select on a closed channel once made
+// it spin a whole core for its lifetime. The bound is loose (a spinning loop
+// uses about a second per second); it measures CPU time, not wall time.
+func TestServeIdlesWithoutBurningCPU(t *testing.T) {
+	cmd := exec.Command(binary, "serve", "--self-signed", "--listen=127.0.0.1:0", "--metrics-listen=127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	// The server prints its curl hint once it serves.
+	serving := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		seen := false
+		for sc.Scan() {
+			if !seen && strings.Contains(sc.Text(), "curl") {
+				seen = true
+				close(serving)
+			}
+		}
+	}()
+	select {
+	case <-serving:
+	case <-time.After(30 * time.Second):
+		t.Fatal("server did not start within 30s")
+	}
+	before := cpuSeconds(t, cmd.Process.Pid)
+	time.Sleep(2 * time.Second)
+	used := cpuSeconds(t, cmd.Process.Pid) - before
+	if used > 0.5 {
+		t.Errorf("idle server used %.2fs of CPU in 2s", used)
+	}
+}
+
+// cpuSeconds is the user+system CPU time of process pid, from /proc.
+func cpuSeconds(t *testing.T, pid int) float64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Skipf("no /proc on this system: %v", err)
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks; USER_HZ is 100 on Linux
 }

@@ -157,6 +157,9 @@ func runServe(ctx context.Context, args []string, s IO) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go func() {
+		// Started is closed once and stays closed: select on it only until then,
+		// or this loop would spin for the life of the process.
+		started := srv.Started()
 		for {
 			select {
 			case <-runCtx.Done():
@@ -165,10 +168,10 @@ func runServe(ctx context.Context, args []string, s IO) int {
 				if err := srv.ReloadCertificate(); err != nil {
 					log.Warn("SIGHUP: certificate reload failed; keeping the previous one", slog.String("error", err.Error()))
 				}
-			case <-srv.Started():
+			case <-started:
+				started = nil
 				if caFile != "" {
 					printTryIt(s, caFile, srv.Addr(), srv.MetricsAddr())
-					caFile = ""
 				}
 			}
 		}
