@@ -32,8 +32,9 @@ run: ## Run the webhook locally with a throwaway self-signed certificate.
 	$(GO) run ./cmd/secure-defaults serve --self-signed
 
 .PHONY: vet
-vet: ## go vet and gofmt.
+vet: ## go vet and gofmt (the main module and the hack/bench module).
 	$(GO) vet ./...
+	cd hack/bench && $(GO) vet ./... && test -z "$$(gofmt -l .)"
 	@out=$$(gofmt -l cmd pkg e2e hack/demo 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 .PHONY: unit
@@ -69,7 +70,7 @@ verify-deploy: ## helm lint/template + kustomize build, and check both rendering
 	hack/verify-deploy.sh
 
 .PHONY: bench
-bench: ## Benchmarks: handler vs floor, load over TLS, reference webhook, API server latency.
+bench: ## Benchmarks (~3-4 min, not in CI): handler vs floor, TLS load vs a controller-runtime reference, API server latency; see docs/performance.md.
 	hack/bench.sh
 
 .PHONY: clean
