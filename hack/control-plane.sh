@@ -44,18 +44,8 @@ alive() {
 	[[ -f "${f}" ]] && kill -0 "$(cat "${f}")" 2>/dev/null
 }
 
-# free_port prints a loopback TCP port nothing listens on.
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
-			echo "${p}"
-			return 0
-		fi
-	done
-	die "no free loopback port found"
-}
+# shellcheck source=hack/lib.sh
+source "${root}/hack/lib.sh"
 
 # spawn NAME BINARY ARGS... starts a process as the leader of a new process group, with its
 # output in NAME.log and its pid in NAME.pid.

@@ -68,18 +68,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# free_port prints a loopback TCP port nothing listens on.
-free_port() {
-	local p i
-	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/${p}") 2>/dev/null; then
-			echo "${p}"
-			return 0
-		fi
-	done
-	die "no free loopback port found"
-}
+# shellcheck source=hack/lib.sh
+source "${root}/hack/lib.sh"
 
 step "building secure-defaults and the demo client"
 go build -o "${work}/secure-defaults" ./cmd/secure-defaults
