@@ -14,7 +14,9 @@ import (
 // that does not set its own.
 //
 // Stays away when:
-//   - the pod sets runAsNonRoot (either way);
+//   - the pod sets runAsNonRoot (either way); if it is true and a container
+//     runs as UID 0 (for example one another webhook added after this rule's
+//     first pass), a warning says that container cannot start;
 //   - a container sets its own runAsNonRoot (it overrides the pod's);
 //   - the pod is a Windows HostProcess pod (it runs as a host account by design);
 //   - a container runs as root on purpose and sets no runAsNonRoot itself:
@@ -34,8 +36,11 @@ var ruleRunAsNonRoot = Rule{
 
 func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	podSC := pod.Spec.SecurityContext
-	if s.hostProcess || (podSC != nil && podSC.RunAsNonRoot != nil) {
+	if s.hostProcess {
 		return false, nil
+	}
+	if podSC != nil && podSC.RunAsNonRoot != nil {
+		return false, blockedByPodLevel(podSC, s)
 	}
 	var warnings []string
 	rootInScope := false
@@ -65,6 +70,30 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 		changed = true
 	}
 	return changed, warnings
+}
+
+// blockedByPodLevel warns about containers that run as root under a pod-level
+// runAsNonRoot: true and so can never start. It changes nothing: the value may
+// be the user's, or this rule's from an earlier pass before another webhook
+// added the container (reinvocation); either way weakening it is not ours to do.
+func blockedByPodLevel(podSC *corev1.PodSecurityContext, s *scope) []string {
+	if !isTrue(podSC.RunAsNonRoot) {
+		return nil
+	}
+	var warnings []string
+	for _, c := range s.containers {
+		if !isRoot(podSC, c) {
+			continue
+		}
+		// Only where the UID or account says so: a privileged container's
+		// image may well run as non-root.
+		if reason := rootReason(podSC, c); reason == "runAsUser: 0" || reason == "runAsUserName: "+windowsAdmin {
+			warnings = append(warnings, fmt.Sprintf(
+				"%s %q runs as root (%s) but the pod sets runAsNonRoot: true, so it cannot start; set runAsNonRoot: false on it or a non-zero runAsUser",
+				c.kind.singular(), c.name, reason))
+		}
+	}
+	return warnings
 }
 
 // windowsAdmin is the account Windows containers run as with full rights: the
