@@ -184,6 +184,7 @@ func diffPart(ops []jsonpatch.JsonPatchOperation, path string, before, after any
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	sortOps(partOps)
 	for _, op := range partOps {
 		op.Path = path + op.Path
 		ops = append(ops, op)
@@ -267,6 +268,41 @@ func appendElements[T any](ops []jsonpatch.JsonPatchOperation, path string, befo
 		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: path + "/" + strconv.Itoa(i), Value: after[i]})
 	}
 	return ops, true
+}
+
+// sortOps puts the library's operations in a fixed order, so the same change
+// always gives the same bytes: the library walks Go maps, whose order is
+// random. It sorts only when every operation is an add or a replace, ordered
+// by path with numeric segments compared as numbers, so adds to one array keep
+// ascending indices and still apply in sequence; removes (which the library
+// emits in descending index order, and the rules never cause) are left as
+// they are.
+func sortOps(ops []jsonpatch.JsonPatchOperation) {
+	for _, op := range ops {
+		if op.Operation != "add" && op.Operation != "replace" {
+			return
+		}
+	}
+	slices.SortStableFunc(ops, func(a, b jsonpatch.JsonPatchOperation) int {
+		return comparePointers(a.Path, b.Path)
+	})
+}
+
+// comparePointers orders JSON pointers segment by segment, numbers by value.
+func comparePointers(a, b string) int {
+	as, bs := strings.Split(a, "/"), strings.Split(b, "/")
+	for i := 0; i < len(as) && i < len(bs); i++ {
+		if as[i] == bs[i] {
+			continue
+		}
+		an, aerr := strconv.Atoi(as[i])
+		bn, berr := strconv.Atoi(bs[i])
+		if aerr == nil && berr == nil {
+			return an - bn
+		}
+		return strings.Compare(as[i], bs[i])
+	}
+	return len(as) - len(bs)
 }
 
 // pointerEscaper escapes a map key for a JSON pointer (RFC 6901).

@@ -150,3 +150,36 @@ func TestSnapshotIsACopy(t *testing.T) {
 		t.Errorf("missing operation %s", op)
 	}
 }
+
+func TestPatchIsDeterministic(t *testing.T) {
+	before := &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "a",
+		SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}}}}}}}
+	after := before.DeepCopy()
+	sc := after.Spec.Containers[0].SecurityContext
+	sc.Capabilities.Drop = append(sc.Capabilities.Drop, "ALL")
+	sc.AllowPrivilegeEscalation = ptr(false)
+	sc.RunAsNonRoot = ptr(true)
+	sc.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+	first, err := Create(before, after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		again, err := Create(before, after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(again) != string(first) {
+			t.Fatalf("run %d gave\n%s\nafter\n%s", i, again, first)
+		}
+	}
+}
+
+func TestComparePointers(t *testing.T) {
+	ordered := []string{"/a", "/a/2", "/a/10", "/a/x", "/b"}
+	for i := 1; i < len(ordered); i++ {
+		if comparePointers(ordered[i-1], ordered[i]) >= 0 {
+			t.Errorf("%q should sort before %q", ordered[i-1], ordered[i])
+		}
+	}
+}
