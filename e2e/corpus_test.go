@@ -6,12 +6,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -20,6 +18,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/internal/jsontree"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
@@ -110,31 +109,21 @@ func loadCorpus(t *testing.T) []corpusPod {
 // of doc, as the API server would, and returns the insecure marker of the
 // nearest object on the way that carries one.
 func podAt(doc []byte, path string) (*corev1.Pod, string, error) {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	root, err := jsontree.Decode(doc)
+	if err != nil {
 		return nil, "", err
 	}
-	marker := markerOf(v)
-	if path != "" {
-		for _, tok := range strings.Split(path[1:], "/") {
-			tok = strings.NewReplacer("~1", "/", "~0", "~").Replace(tok)
-			switch c := v.(type) {
-			case map[string]any:
-				v = c[tok]
-			case []any:
-				n, err := strconv.Atoi(tok)
-				if err != nil || n >= len(c) {
-					return nil, "", fmt.Errorf("bad pointer %q", path)
-				}
-				v = c[n]
-			}
-			if m := markerOf(v); m != "" {
-				marker = m
-			}
+	nodes, err := jsontree.Path(root, path)
+	if err != nil {
+		return nil, "", err
+	}
+	marker := ""
+	for _, n := range nodes {
+		if m := markerOf(n); m != "" {
+			marker = m
 		}
 	}
+	v := nodes[len(nodes)-1]
 	m, _ := v.(map[string]any)
 	b, err := json.Marshal(map[string]any{"metadata": m["metadata"], "spec": m["spec"]})
 	if err != nil {
@@ -155,24 +144,15 @@ func claimVolumes(doc []byte, path string) ([]corev1.Volume, error) {
 	if !ok {
 		return nil, nil
 	}
-	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
+	root, err := jsontree.Decode(doc)
+	if err != nil {
 		return nil, err
 	}
-	if holder != "" {
-		for _, tok := range strings.Split(holder[1:], "/") {
-			switch c := v.(type) {
-			case map[string]any:
-				v = c[tok]
-			case []any:
-				n, err := strconv.Atoi(tok)
-				if err != nil || n >= len(c) {
-					return nil, fmt.Errorf("bad pointer %q", path)
-				}
-				v = c[n]
-			}
-		}
+	nodes, err := jsontree.Path(root, holder)
+	if err != nil {
+		return nil, err
 	}
+	v := nodes[len(nodes)-1]
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

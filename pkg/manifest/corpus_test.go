@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
+	"github.com/secure-defaults/secure-defaults/internal/jsontree"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -156,7 +156,7 @@ func TestCorpusKeepsUserFields(t *testing.T) {
 			results, _ := run(t, filepath.Base(f), readFile(t, f))
 			for _, r := range results {
 				in, out := mustDecode(t, r.Document.JSON), mustDecode(t, r.JSON)
-				for _, p := range preserved(in, out, "") {
+				for _, p := range jsontree.Lost(in, out, nil) {
 					t.Errorf("document %d: %s", r.Document.Index, p)
 				}
 			}
@@ -231,97 +231,27 @@ func TestCorpusPodSecurityRestricted(t *testing.T) {
 // marker returns the insecureMarker annotation of the nearest object, on the
 // way from the document root to the pod at path, that carries it.
 func marker(doc any, path string) string {
-	cur := doc
-	tokens := []string{}
-	if path != "" {
-		tokens = splitPointer(path)
-	}
+	nodes, _ := jsontree.Path(doc, path)
 	found := ""
-	for i := 0; ; i++ {
-		if m, ok := cur.(map[string]any); ok {
-			if meta, ok := m["metadata"].(map[string]any); ok {
-				if ann, ok := meta["annotations"].(map[string]any); ok {
-					if v, ok := ann[insecureMarker].(string); ok {
-						found = v
-					}
-				}
-			}
-		}
-		if i == len(tokens) {
-			return found
-		}
-		switch c := cur.(type) {
-		case map[string]any:
-			cur = c[tokens[i]]
-		case []any:
-			n, _ := strconv.Atoi(tokens[i])
-			cur = c[n]
+	for _, n := range nodes {
+		m, _ := n.(map[string]any)
+		meta, _ := m["metadata"].(map[string]any)
+		ann, _ := meta["annotations"].(map[string]any)
+		if v, ok := ann[insecureMarker].(string); ok {
+			found = v
 		}
 	}
-}
-
-// preserved lists the differences between in and out that change something
-// the user wrote: a missing or changed leaf, a shrunk array, a changed type.
-// A null in the input counts as unset.
-func preserved(in, out any, path string) []string {
-	switch a := in.(type) {
-	case nil:
-		return nil
-	case map[string]any:
-		b, ok := out.(map[string]any)
-		if !ok {
-			return []string{path + ": object became " + typeName(out)}
-		}
-		var diffs []string
-		for k, v := range a {
-			w, ok := b[k]
-			if !ok && v != nil {
-				diffs = append(diffs, path+"/"+k+": removed")
-				continue
-			}
-			diffs = append(diffs, preserved(v, w, path+"/"+k)...)
-		}
-		return diffs
-	case []any:
-		b, ok := out.([]any)
-		if !ok {
-			return []string{path + ": array became " + typeName(out)}
-		}
-		if len(b) < len(a) {
-			return []string{path + ": array shrank"}
-		}
-		var diffs []string
-		for i := range a {
-			diffs = append(diffs, preserved(a[i], b[i], path+"/"+strconv.Itoa(i))...)
-		}
-		return diffs
-	default:
-		if a != out {
-			return []string{path + ": changed"}
-		}
-		return nil
-	}
+	return found
 }
 
 // podAt decodes the pod at path (a Pod, or a pod template) in the document.
 func podAt(t *testing.T, doc []byte, path string) *corev1.Pod {
 	t.Helper()
-	v := mustDecode(t, doc)
-	if path != "" {
-		for _, tok := range splitPointer(path) {
-			switch c := v.(type) {
-			case map[string]any:
-				v = c[tok]
-			case []any:
-				n, err := strconv.Atoi(tok)
-				if err != nil {
-					t.Fatal(err)
-				}
-				v = c[n]
-			}
-		}
+	nodes, err := jsontree.Path(mustDecode(t, doc), path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	m, _ := v.(map[string]any)
+	m, _ := nodes[len(nodes)-1].(map[string]any)
 	pod, err := decodePod(mustMarshal(t, map[string]any{"metadata": m["metadata"], "spec": m["spec"]}))
 	if err != nil {
 		t.Fatalf("pod at %q: %v", path, err)
@@ -331,10 +261,8 @@ func podAt(t *testing.T, doc []byte, path string) *corev1.Pod {
 
 func mustDecode(t *testing.T, b []byte) any {
 	t.Helper()
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
+	v, err := jsontree.Decode(b)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return v

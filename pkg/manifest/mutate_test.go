@@ -9,6 +9,7 @@ import (
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 
+	"github.com/secure-defaults/secure-defaults/internal/jsontree"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -171,7 +172,7 @@ spec:
 					t.Errorf("output holds %s, which the input did not:\n%s", a, res.JSON)
 				}
 			}
-			for _, d := range preserved(mustDecode(t, res.Document.JSON), mustDecode(t, res.JSON), "") {
+			for _, d := range jsontree.Lost(mustDecode(t, res.Document.JSON), mustDecode(t, res.JSON), nil) {
 				t.Errorf("user field changed: %s", d)
 			}
 		})
