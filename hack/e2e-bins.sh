@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the binaries the end-to-end tests and `make demo` run — kube-apiserver,
-# etcd and kubectl — from the hack/tools module, once, into a cache directory
+# etcd, kubectl and kubelet — from the hack/tools module, once, into a cache directory
 # outside the repository, and prints that directory on stdout.
 #
 # The cache directory is keyed on the tools module's go.mod and go.sum, so
@@ -25,6 +25,7 @@ bins=(
 	"kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver"
 	"etcd github.com/secure-defaults/secure-defaults/hack/tools/etcd"
 	"kubectl k8s.io/kubernetes/cmd/kubectl"
+	"kubelet k8s.io/kubernetes/cmd/kubelet"
 )
 
 log() { echo "e2e-bins: $*" >&2; }
