@@ -32,8 +32,11 @@ type Options struct {
 	Hosts []string
 	// KeyType of the serving certificate (the CA always uses ECDSA).
 	KeyType KeyType
-	// Validity of both certificates, from one minute ago.
+	// Validity of both certificates, from NotBefore.
 	Validity time.Duration
+	// NotBefore is when both certificates become valid; zero means one
+	// minute ago. Tests set it to make expired and not-yet-valid ones.
+	NotBefore time.Time
 }
 
 // Bundle is a generated CA and serving certificate, PEM-encoded.
@@ -56,7 +59,10 @@ func Generate(o Options) (*Bundle, error) {
 	if o.Validity <= 0 {
 		o.Validity = 24 * time.Hour
 	}
-	notBefore := time.Now().Add(-time.Minute)
+	notBefore := o.NotBefore
+	if notBefore.IsZero() {
+		notBefore = time.Now().Add(-time.Minute)
+	}
 	notAfter := notBefore.Add(o.Validity)
 
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
