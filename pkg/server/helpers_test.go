@@ -34,6 +34,7 @@ type setup struct {
 	noCert   bool // start without certificate files
 	reviewer server.Reviewer
 	tweak    func(*server.Options)
+	logTo    io.Writer // as well as the test log
 }
 
 func generate(t *testing.T, kt selfsigned.KeyType) *selfsigned.Bundle {
@@ -71,7 +72,11 @@ func start(t *testing.T, s setup) *testServer {
 	if s.tweak != nil {
 		s.tweak(o)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var w io.Writer = testWriter{t}
+	if s.logTo != nil {
+		w = io.MultiWriter(w, s.logTo)
+	}
+	log := slog.New(server.TruncatingHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}), server.MaxLogValue))
 	m := metrics.New("test", "abc123")
 	r := s.reviewer
 	if r == nil {

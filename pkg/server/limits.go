@@ -53,7 +53,7 @@ func (b *byteBudget) give(n int64) { b.used.Add(-n) }
 // also on error.
 func readBody(r io.Reader, limit int64, budget *byteBudget) (body []byte, charged int64, err error) {
 	const chunk = 32 << 10
-	buf := make([]byte, 0, chunk)
+	var buf []byte
 	for {
 		if int64(len(buf)) == int64(cap(buf)) {
 			// Grow by doubling, capped at the limit (+1 to see an excess).

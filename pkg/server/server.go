@@ -287,6 +287,11 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 		case maxBytes || tooLarge:
 			s.refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
 		case errors.Is(err, errBusy):
+			// Read the rest into nothing (bounded by the limit and the read
+			// timeout, holding no memory), so the client is not cut off
+			// mid-upload and sees the 429 rather than a reset connection.
+			io.Copy(io.Discard, io.LimitReader(r.Body, limit))
+			w.Header().Set("Connection", "close")
 			s.busy(w, r, "too many request bytes in flight")
 		default:
 			s.refuse(w, r, http.StatusBadRequest, "reading the request body: "+err.Error())
