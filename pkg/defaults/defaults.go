@@ -42,7 +42,13 @@ func (r Result) Changed() bool { return len(r.Applied) > 0 }
 // pod-level fields and every init (sidecar included), regular and ephemeral
 // container. It records the applied rules in the DefaultedAnnotation.
 func Apply(pod *corev1.Pod) Result {
-	return apply(pod, newScope(pod, nil))
+	return ApplyWithFacts(pod, Facts{})
+}
+
+// ApplyWithFacts is Apply with facts learned outside the manifest (for
+// example from the container images); see Facts.
+func ApplyWithFacts(pod *corev1.Pod, facts Facts) Result {
+	return apply(pod, newScope(pod, nil, facts))
 }
 
 // ApplyEphemeral fills in the secure defaults on the ephemeral containers of
@@ -52,11 +58,17 @@ func Apply(pod *corev1.Pod) Result {
 // containers only, so pod-level defaults are set on each new container
 // instead, and no volume or annotation is added.
 func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer) Result {
+	return ApplyEphemeralWithFacts(pod, existing, Facts{})
+}
+
+// ApplyEphemeralWithFacts is ApplyEphemeral with facts learned outside the
+// manifest; see Facts.
+func ApplyEphemeralWithFacts(pod *corev1.Pod, existing []corev1.EphemeralContainer, facts Facts) Result {
 	old := make(map[string]bool, len(existing))
 	for _, c := range existing {
 		old[c.Name] = true
 	}
-	return apply(pod, newScope(pod, old))
+	return apply(pod, newScope(pod, old, facts))
 }
 
 func apply(pod *corev1.Pod, s *scope) Result {

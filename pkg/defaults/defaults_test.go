@@ -127,6 +127,7 @@ func TestRestrictedOracle(t *testing.T) {
 		"init and sidecar": tweak(newPod(ctr("app")), func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(withSC(ctr("proxy"), ro))}
 		}),
+		"user namespace":          tweak(newPod(ctr("app")), func(p *corev1.Pod) { p.Spec.HostUsers = ptr(false) }),
 		"container-level seccomp": newPod(withSC(ctr("app"), &corev1.SecurityContext{SeccompProfile: runtimeDefault()})),
 	}
 	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)

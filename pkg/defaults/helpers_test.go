@@ -62,9 +62,9 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			got := tc.in.DeepCopy()
 			var s *scope
 			if tc.existing != nil {
-				s = newScope(got, names(tc.existing))
+				s = newScope(got, names(tc.existing), Facts{})
 			} else {
-				s = newScope(got, nil)
+				s = newScope(got, nil, Facts{})
 			}
 			changed, warnings := r.apply(got, s)
 			want := tc.want

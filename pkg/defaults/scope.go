@@ -23,6 +23,9 @@ type container struct {
 	securityContext **corev1.SecurityContext
 	volumeMounts    *[]corev1.VolumeMount
 	volumeDevices   []corev1.VolumeDevice
+	// root says why the container needs root (see root.go), or is "". It is
+	// worked out once, before any rule runs, so every rule sees the same.
+	root string
 }
 
 // sc returns the container's security context, creating it if needed.
@@ -54,9 +57,14 @@ type scope struct {
 
 // newScope builds the scope for pod. With existing == nil every container is
 // in scope; otherwise only ephemeral containers whose names are not in it.
-func newScope(pod *corev1.Pod, existing map[string]bool) *scope {
+// facts adds what the caller knows beyond the manifest.
+func newScope(pod *corev1.Pod, existing map[string]bool, facts Facts) *scope {
 	s := &scope{ephemeralOnly: existing != nil}
 	s.all = allContainers(pod)
+	for i := range s.all {
+		c := &s.all[i]
+		c.root = needsRoot(pod.Spec.SecurityContext, c.get(), facts.NeedsRoot[c.name])
+	}
 	for _, c := range s.all {
 		if existing == nil || (c.kind == kindEphemeral && !existing[c.name]) {
 			s.containers = append(s.containers, c)
@@ -97,15 +105,15 @@ func allContainers(pod *corev1.Pod) []container {
 	spec := &pod.Spec
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		out = append(out, container{kindInit, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+		out = append(out, container{kind: kindInit, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
 	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		out = append(out, container{kindRegular, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+		out = append(out, container{kind: kindRegular, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i].EphemeralContainerCommon
-		out = append(out, container{kindEphemeral, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+		out = append(out, container{kind: kindEphemeral, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
 	}
 	return out
 }

@@ -1,0 +1,94 @@
+package defaults
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// TestNeedsRoot holds the one definition of "needs root" every rule reads.
+func TestNeedsRoot(t *testing.T) {
+	uid := func(v int64) *int64 { return &v }
+	addCaps := func(c ...corev1.Capability) *corev1.Capabilities { return &corev1.Capabilities{Add: c} }
+	admin := &corev1.WindowsSecurityContextOptions{RunAsUserName: ptr("containeradministrator")}
+	cases := []struct {
+		name string
+		pod  *corev1.PodSecurityContext
+		sc   *corev1.SecurityContext
+		fact string
+		want string
+	}{
+		{name: "nothing set", want: ""},
+		{name: "container UID 0", sc: &corev1.SecurityContext{RunAsUser: uid(0)}, want: reasonUID0},
+		{name: "pod UID 0", pod: &corev1.PodSecurityContext{RunAsUser: uid(0)}, want: reasonUID0},
+		{name: "pod UID 0, container non-zero", pod: &corev1.PodSecurityContext{RunAsUser: uid(0)}, sc: &corev1.SecurityContext{RunAsUser: uid(1000)}, want: ""},
+		{name: "pod non-zero, container UID 0", pod: &corev1.PodSecurityContext{RunAsUser: uid(1000)}, sc: &corev1.SecurityContext{RunAsUser: uid(0)}, want: reasonUID0},
+		{name: "UID 0 beats runAsNonRoot true", sc: &corev1.SecurityContext{RunAsUser: uid(0), RunAsNonRoot: ptr(true)}, want: reasonUID0},
+		{name: "Windows ContainerAdministrator in any case", pod: &corev1.PodSecurityContext{WindowsOptions: admin}, want: reasonWindowsAdmin},
+		{name: "container runAsNonRoot false", sc: &corev1.SecurityContext{RunAsNonRoot: ptr(false)}, want: "runAsNonRoot: false"},
+		{name: "pod runAsNonRoot false", pod: &corev1.PodSecurityContext{RunAsNonRoot: ptr(false)}, want: "runAsNonRoot: false"},
+		{name: "pod false, container true", pod: &corev1.PodSecurityContext{RunAsNonRoot: ptr(false)}, sc: &corev1.SecurityContext{RunAsNonRoot: ptr(true)}, want: ""},
+		{name: "runAsNonRoot false with a non-zero UID", sc: &corev1.SecurityContext{RunAsNonRoot: ptr(false), RunAsUser: uid(1000)}, want: ""},
+		{name: "privileged", sc: &corev1.SecurityContext{Privileged: ptr(true)}, want: "privileged: true"},
+		{name: "privileged with a non-zero pod UID", pod: &corev1.PodSecurityContext{RunAsUser: uid(1000)}, sc: &corev1.SecurityContext{Privileged: ptr(true)}, want: ""},
+		{name: "privileged under runAsNonRoot true", pod: &corev1.PodSecurityContext{RunAsNonRoot: ptr(true)}, sc: &corev1.SecurityContext{Privileged: ptr(true)}, want: ""},
+		{name: "adds cap_sys_admin", sc: &corev1.SecurityContext{Capabilities: addCaps("cap_sys_admin")}, want: "it adds CAP_SYS_ADMIN"},
+		{name: "adds all", sc: &corev1.SecurityContext{Capabilities: addCaps("all")}, want: "it adds ALL capabilities"},
+		{name: "adds NET_ADMIN only", sc: &corev1.SecurityContext{Capabilities: addCaps("NET_ADMIN")}, want: ""},
+		{name: "fact", fact: "its image runs as root", want: "its image runs as root"},
+		{name: "fact, but the manifest sets a non-zero UID", fact: "its image runs as root", sc: &corev1.SecurityContext{RunAsUser: uid(1000)}, want: ""},
+		{name: "fact, but the manifest says runAsNonRoot true", fact: "its image runs as root", pod: &corev1.PodSecurityContext{RunAsNonRoot: ptr(true)}, want: ""},
+		{name: "manifest reason wins over the fact", fact: "its image runs as root", sc: &corev1.SecurityContext{RunAsUser: uid(0)}, want: reasonUID0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := needsRoot(tc.pod, tc.sc, tc.fact); got != tc.want {
+				t.Errorf("needsRoot = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestFactsNeedsRoot checks the seam for facts from outside the manifest: a
+// container the caller says needs root gets what a runAsUser: 0 container
+// gets, in CREATE and ephemeral passes, and names it in the warnings.
+func TestFactsNeedsRoot(t *testing.T) {
+	facts := Facts{NeedsRoot: map[string]string{"web": "its image runs as user root", "debugger": "its image has no user", "gone": "x"}}
+	pod := newPod(ctr("web"), ctr("metrics"))
+	got := pod.DeepCopy()
+	res := ApplyWithFacts(got, facts)
+	want := tweak(pod, func(p *corev1.Pod) {
+		podSC(p).SeccompProfile = runtimeDefault()
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false)}
+		p.Spec.Containers[1].SecurityContext = &corev1.SecurityContext{RunAsNonRoot: ptr(true), AllowPrivilegeEscalation: ptr(false),
+			Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}
+	}, annotated(fourRules))
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("pod (-want +got):\n%s", d)
+	}
+	if n := countContaining(res.Warnings, "its image runs as user root"); n != 2 {
+		t.Errorf("warnings naming the fact = %d, want 2 (run-as-non-root, drop-all-capabilities): %q", n, res.Warnings)
+	}
+	// A second pass with the same facts changes nothing.
+	if again := ApplyWithFacts(got.DeepCopy(), facts); again.Changed() {
+		t.Errorf("second pass applied %q", again.Applied)
+	}
+
+	running := runningPod()
+	upd := tweak(running, withDebugger(nil))
+	res = ApplyEphemeralWithFacts(upd, running.Spec.EphemeralContainers, facts)
+	wantUpd := tweak(running, withDebugger(&corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false), SeccompProfile: runtimeDefault()}))
+	if d := cmp.Diff(wantUpd, upd); d != "" {
+		t.Errorf("ephemeral update (-want +got):\n%s", d)
+	}
+	if n := countContaining(res.Warnings, "its image has no user"); n != 2 {
+		t.Errorf("ephemeral warnings naming the fact = %d, want 2: %q", n, res.Warnings)
+	}
+}
+
+func countContaining(list []string, sub string) int {
+	return len(slices.DeleteFunc(slices.Clone(list), func(s string) bool { return !strings.Contains(s, sub) }))
+}
