@@ -248,6 +248,19 @@ func withSC(c corev1.Container, sc *corev1.SecurityContext) corev1.Container {
 
 func windowsPod(p *corev1.Pod) { p.Spec.OS = &corev1.PodOS{Name: corev1.Windows} }
 
+// windowsByAffinity pins p to Windows nodes with a required node-affinity
+// term, as pods written before spec.os did.
+func windowsByAffinity(p *corev1.Pod) {
+	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"amd64"}},
+				{Key: "kubernetes.io/os", Operator: corev1.NodeSelectorOpIn, Values: []string{"windows"}},
+			},
+		}}},
+	}}
+}
+
 func podSC(p *corev1.Pod) *corev1.PodSecurityContext {
 	if p.Spec.SecurityContext == nil {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{}

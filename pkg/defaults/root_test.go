@@ -92,3 +92,51 @@ func TestFactsNeedsRoot(t *testing.T) {
 func countContaining(list []string, sub string) int {
 	return len(slices.DeleteFunc(slices.Clone(list), func(s string) bool { return !strings.Contains(s, sub) }))
 }
+
+// TestIsWindows holds which pods count as Windows pods.
+func TestIsWindows(t *testing.T) {
+	term := func(exprs ...corev1.NodeSelectorRequirement) corev1.NodeSelectorTerm {
+		return corev1.NodeSelectorTerm{MatchExpressions: exprs}
+	}
+	os := func(op corev1.NodeSelectorOperator, v ...string) corev1.NodeSelectorRequirement {
+		return corev1.NodeSelectorRequirement{Key: "kubernetes.io/os", Operator: op, Values: v}
+	}
+	affinity := func(terms ...corev1.NodeSelectorTerm) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: terms}}}
+		}
+	}
+	base := newPod(ctr("app"))
+	cases := []struct {
+		name string
+		pod  *corev1.Pod
+		want bool
+	}{
+		{"plain", base, false},
+		{"spec.os windows", tweak(base, windowsPod), true},
+		{"spec.os linux beats a windows node selector", tweak(base, func(p *corev1.Pod) {
+			p.Spec.OS = &corev1.PodOS{Name: corev1.Linux}
+			p.Spec.NodeSelector = map[string]string{"kubernetes.io/os": "windows"}
+		}), false},
+		{"node selector", tweak(base, func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"kubernetes.io/os": "Windows"} }), true},
+		{"affinity, one term", tweak(base, windowsByAffinity), true},
+		{"affinity, every term windows", tweak(base, affinity(term(os(corev1.NodeSelectorOpIn, "windows")), term(os(corev1.NodeSelectorOpIn, "WINDOWS")))), true},
+		{"affinity, one term may be linux", tweak(base, affinity(term(os(corev1.NodeSelectorOpIn, "windows")), term(os(corev1.NodeSelectorOpIn, "linux")))), false},
+		{"affinity, windows or linux", tweak(base, affinity(term(os(corev1.NodeSelectorOpIn, "windows", "linux")))), false},
+		{"affinity, NotIn linux", tweak(base, affinity(term(os(corev1.NodeSelectorOpNotIn, "linux")))), false},
+		{"affinity, a term without os", tweak(base, affinity(term(os(corev1.NodeSelectorOpIn, "windows")), term())), false},
+		{"affinity, no terms", tweak(base, affinity()), false},
+		{"preferred affinity only", tweak(base, func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{
+				{Weight: 1, Preference: term(os(corev1.NodeSelectorOpIn, "windows"))}}}}
+		}), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := isWindows(tc.pod); got != tc.want {
+				t.Errorf("isWindows = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -86,6 +86,8 @@ func TestDropAllCapabilities(t *testing.T) {
 		{name: "ephemeral: debugger as root keeps its capabilities, warn", tags: []string{tagEphemeral, tagOtherWay},
 			in: tweak(running, withDebugger(&corev1.SecurityContext{RunAsUser: ptr(int64(0))})), existing: running.Spec.EphemeralContainers,
 			wantWarnings: 1},
+		{name: "windows by required node affinity: nothing", tags: []string{tagWindows},
+			in: tweak(newPod(ctr("app")), windowsByAffinity)},
 		{name: "windows pod: nothing", tags: []string{tagWindows},
 			in: tweak(newPod(ctr("app")), windowsPod)},
 		{name: "windows by node selector: nothing", tags: []string{tagWindows},

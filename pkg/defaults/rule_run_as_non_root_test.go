@@ -66,6 +66,8 @@ func TestRunAsNonRoot(t *testing.T) {
 			in: tweak(base, withDebugger(nil)), want: tweak(base, withDebugger(nil), nonRootPod)},
 		{name: "windows pod: runAsNonRoot is valid there", tags: []string{tagWindows, tagUnset},
 			in: tweak(base, windowsPod), want: tweak(base, windowsPod, nonRootPod)},
+		{name: "windows by node affinity: runAsNonRoot is valid there", tags: []string{tagWindows, tagUnset},
+			in: tweak(base, windowsByAffinity), want: tweak(base, windowsByAffinity, nonRootPod)},
 		{name: "windows pod as ContainerAdministrator: nothing, warn", tags: []string{tagWindows, tagOtherWay},
 			in: tweak(base, windowsPod, func(p *corev1.Pod) {
 				podSC(p).WindowsOptions = &corev1.WindowsSecurityContextOptions{RunAsUserName: ptr("ContainerAdministrator")}

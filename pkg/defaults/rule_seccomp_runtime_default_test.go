@@ -40,6 +40,8 @@ func TestSeccompRuntimeDefault(t *testing.T) {
 			in: tweak(running, rd, withDebugger(nil)), existing: running.Spec.EphemeralContainers},
 		{name: "ephemeral: new container sets Unconfined", tags: []string{tagEphemeral, tagOtherWay},
 			in: tweak(running, withDebugger(&corev1.SecurityContext{SeccompProfile: unconfined})), existing: running.Spec.EphemeralContainers},
+		{name: "windows by required node affinity: nothing", tags: []string{tagWindows},
+			in: tweak(base, windowsByAffinity)},
 		{name: "windows pod: nothing", tags: []string{tagWindows},
 			in: tweak(base, windowsPod)},
 	})

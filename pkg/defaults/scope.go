@@ -76,13 +76,52 @@ func newScope(pod *corev1.Pod, existing map[string]bool, facts Facts) *scope {
 }
 
 // isWindows reports whether pod runs on Windows: spec.os.name says so, or (for
-// pods written before spec.os existed) its nodeSelector pins it to Windows
-// nodes, where Linux-only fields make no sense either.
+// pods written before spec.os existed) its nodeSelector or its required node
+// affinity pins it to Windows nodes, where Linux-only fields make no sense
+// either.
 func isWindows(pod *corev1.Pod) bool {
 	if pod.Spec.OS != nil {
 		return strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows))
 	}
-	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows))
+	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows)) ||
+		affinityPinsWindows(pod.Spec.Affinity)
+}
+
+// affinityPinsWindows reports whether the required node affinity admits
+// Windows nodes only: the terms are alternatives, so each must require
+// kubernetes.io/os In [windows] (expressions within a term all apply).
+func affinityPinsWindows(a *corev1.Affinity) bool {
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) == 0 {
+		return false
+	}
+	for _, term := range terms {
+		if !termPinsWindows(term) {
+			return false
+		}
+	}
+	return true
+}
+
+func termPinsWindows(term corev1.NodeSelectorTerm) bool {
+	for _, e := range term.MatchExpressions {
+		if e.Key != corev1.LabelOSStable || e.Operator != corev1.NodeSelectorOpIn || len(e.Values) == 0 {
+			continue
+		}
+		onlyWindows := true
+		for _, v := range e.Values {
+			if !strings.EqualFold(v, string(corev1.Windows)) {
+				onlyWindows = false
+			}
+		}
+		if onlyWindows {
+			return true
+		}
+	}
+	return false
 }
 
 // isHostProcess reports whether the pod or any container asks for a Windows
