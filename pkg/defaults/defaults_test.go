@@ -127,6 +127,9 @@ func TestRestrictedOracle(t *testing.T) {
 		"init and sidecar": tweak(newPod(ctr("app")), func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(withSC(ctr("proxy"), ro))}
 		}),
+		"seccomp annotation": tweak(newPod(ctr("app")), annotate(corev1.SeccompPodAnnotationKey, "runtime/default")),
+		"container seccomp annotation": tweak(newPod(ctr("app"), ctr("metrics")),
+			annotate(corev1.SeccompContainerAnnotationKeyPrefix+"app", "localhost/app.json")),
 		"user namespace":          tweak(newPod(ctr("app")), func(p *corev1.Pod) { p.Spec.HostUsers = ptr(false) }),
 		"container-level seccomp": newPod(withSC(ctr("app"), &corev1.SecurityContext{SeccompProfile: runtimeDefault()})),
 	}

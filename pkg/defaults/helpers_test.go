@@ -261,6 +261,16 @@ func windowsByAffinity(p *corev1.Pod) {
 	}}
 }
 
+// annotate returns a pod tweak that sets annotation k to v.
+func annotate(k, v string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[k] = v
+	}
+}
+
 func podSC(p *corev1.Pod) *corev1.PodSecurityContext {
 	if p.Spec.SecurityContext == nil {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{}
