@@ -1,10 +1,12 @@
 package defaults
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 )
 
 const (
@@ -86,7 +88,11 @@ func apply(pod *corev1.Pod, s *scope) Result {
 	}
 	sort.Strings(res.Applied)
 	if res.Changed() && !s.ephemeralOnly {
-		recordApplied(pod, res.Applied)
+		if err := recordApplied(pod, res.Applied); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf(
+				"%s was not recorded: with it the pod's annotations would exceed what the API server accepts (%v)",
+				DefaultedAnnotation, err))
+		}
 	}
 	return res
 }
@@ -98,7 +104,10 @@ func OptedOut(pod *corev1.Pod) bool {
 
 // recordApplied merges ids into the DefaultedAnnotation, keeping it sorted and
 // free of duplicates, so a later pass (reinvocation) only ever adds to it.
-func recordApplied(pod *corev1.Pod, ids []string) {
+// When the annotations would then exceed the API server's total size limit,
+// it leaves them as they were and returns the API server's error: a record
+// must never make a valid pod invalid.
+func recordApplied(pod *corev1.Pod, ids []string) error {
 	set := map[string]bool{}
 	if prev := pod.Annotations[DefaultedAnnotation]; prev != "" {
 		for _, id := range strings.Split(prev, ",") {
@@ -115,8 +124,21 @@ func recordApplied(pod *corev1.Pod, ids []string) {
 		all = append(all, id)
 	}
 	sort.Strings(all)
-	if pod.Annotations == nil {
+	prev, had := pod.Annotations[DefaultedAnnotation]
+	created := pod.Annotations == nil
+	if created {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[DefaultedAnnotation] = strings.Join(all, ",")
+	err := apivalidation.ValidateAnnotationsSize(pod.Annotations)
+	switch {
+	case err == nil:
+	case created:
+		pod.Annotations = nil
+	case had:
+		pod.Annotations[DefaultedAnnotation] = prev
+	default:
+		delete(pod.Annotations, DefaultedAnnotation)
+	}
+	return err
 }

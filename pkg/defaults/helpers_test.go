@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -111,8 +112,13 @@ func checkPass(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContaine
 	if !sort.StringsAreSorted(res.Applied) {
 		t.Errorf("Applied not sorted: %q", res.Applied)
 	}
-	if got := out.Annotations[DefaultedAnnotation]; existing == nil && res.Changed() && got == "" {
+	if got := out.Annotations[DefaultedAnnotation]; existing == nil && res.Changed() && got == "" && !annotationsNearLimit(in) {
 		t.Errorf("pod changed but %s not set", DefaultedAnnotation)
+	}
+	if err := apivalidation.ValidateAnnotationsSize(in.Annotations); err == nil {
+		if err := apivalidation.ValidateAnnotationsSize(out.Annotations); err != nil {
+			t.Errorf("the rules pushed the annotations over the API server's limit: %v", err)
+		}
 	}
 	p, err := patch.Create(in, out)
 	if err != nil {
@@ -156,6 +162,18 @@ func checkPass(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContaine
 		t.Errorf("second pass is not a no-op (-first +second):\n%s", d)
 	}
 	return out, res
+}
+
+// annotationsNearLimit reports whether in's annotations leave too little room
+// under the API server's limit for the defaulted annotation.
+func annotationsNearLimit(in *corev1.Pod) bool {
+	n := len(DefaultedAnnotation) + len(strings.Join(RuleIDs(), ","))
+	for k, v := range in.Annotations {
+		if k != DefaultedAnnotation {
+			n += len(k) + len(v)
+		}
+	}
+	return n > apivalidation.TotalAnnotationSizeLimitB
 }
 
 // checkOnlyAdded verifies that every value in before is present and equal in
