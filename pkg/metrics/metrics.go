@@ -139,7 +139,3 @@ func (p *Prometheus) ObserveRejected() {
 func (p *Prometheus) Handler() http.Handler {
 	return promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry})
 }
-
-// Registry returns the registry the collectors are registered on, for tests
-// and for callers that add collectors of their own.
-func (p *Prometheus) Registry() *prometheus.Registry { return p.registry }

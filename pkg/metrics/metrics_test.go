@@ -1,12 +1,14 @@
 package metrics
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/secure-defaults/secure-defaults/internal/refdoc"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -65,5 +67,41 @@ func TestDurationBucketsSeeMicroseconds(t *testing.T) {
 	}
 	if last := DurationBuckets[len(DurationBuckets)-1]; last < 29.9 {
 		t.Errorf("last bucket %v s: below the API server's 30 s webhook timeout", last)
+	}
+}
+
+// TestMetricsMatchReference checks the metrics registered here against the
+// table in docs/reference.md, both ways, by name: dashboards and alerts are
+// written against that table.
+func TestMetricsMatchReference(t *testing.T) {
+	doc, err := refdoc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := refdoc.Names(doc, "## Metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New("v1", "c1")
+	p.ObserveReview("CREATE", ResultMutated, nil, time.Millisecond) // vectors show once they have a series
+	families, err := p.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, f := range families {
+		name := f.GetName()
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			continue // the standard collectors, documented as such
+		}
+		have = append(have, name)
+		if !slices.Contains(documented, name) {
+			t.Errorf("metric %s is not in the Metrics table of %s", name, refdoc.Path)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(have, d) {
+			t.Errorf("%s documents metric %s, which is not registered", refdoc.Path, d)
+		}
 	}
 }
