@@ -25,7 +25,9 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -53,6 +55,9 @@ func main() {
 		}
 		if err == nil && *alerts != "" {
 			err = checkQueries(*alerts, exported, false)
+		}
+		if err == nil && *alerts != "" {
+			err = checkThresholds(*alerts, *reference)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)
@@ -251,6 +256,49 @@ func exportedMetrics(reference string) (map[string]bool, error) {
 		return nil, fmt.Errorf("%s: no secure_defaults_ metric in the Metrics section", reference)
 	}
 	return exported, nil
+}
+
+// quantileAlert is a latency alert: histogram_quantile over the duration
+// histogram, compared with a threshold in seconds.
+var quantileAlert = regexp.MustCompile(`histogram_quantile\((?s:.*?)secure_defaults_admission_duration_seconds_bucket(?s:.*?)\)\)\)\s*>\s*([0-9.eE+-]+)`)
+
+// checkThresholds checks that every latency alert's threshold in the file at
+// path is a bucket bound of the duration histogram (the "Buckets:" list of
+// the reference doc): a quantile is exact only at a bound.
+func checkThresholds(path, reference string) error {
+	ref, err := os.ReadFile(reference)
+	if err != nil {
+		return err
+	}
+	_, list, ok := strings.Cut(string(ref), "Buckets: ")
+	if !ok {
+		return fmt.Errorf("%s: no \"Buckets: \" list of the duration histogram", reference)
+	}
+	list, _, _ = strings.Cut(list, " |")
+	bounds := map[float64]bool{}
+	for b := range strings.SplitSeq(list, ", ") {
+		d, err := time.ParseDuration(b)
+		if err != nil {
+			return fmt.Errorf("%s: bucket %q: %w", reference, b, err)
+		}
+		bounds[d.Seconds()] = true
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	found := quantileAlert.FindAllStringSubmatch(string(b), -1)
+	for _, m := range found {
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return fmt.Errorf("%s: threshold %q: %w", path, m[1], err)
+		}
+		if !bounds[v] {
+			return fmt.Errorf("%s: latency threshold %ss is not a bucket bound of the duration histogram (%s)", path, m[1], list)
+		}
+	}
+	fmt.Printf("%s: %d latency threshold(s) on bucket bounds\n", path, len(found))
+	return nil
 }
 
 // checkQueries checks that every "expr" in the JSON or YAML file at path
