@@ -41,7 +41,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
 func main() {
@@ -90,7 +90,7 @@ type proc struct {
 	addr, maddr string
 	client      *http.Client
 	roots       *x509.CertPool
-	bundle      *selfsigned.Bundle
+	bundle      *pki.Bundle
 
 	samplingDone chan struct{}
 	rss          chan rssReport
@@ -112,13 +112,13 @@ func startServer(bin string, env []string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := selfsigned.Generate(selfsigned.Options{Hosts: []string{"localhost", "127.0.0.1"}})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		return nil, err
 	}
 	p := &proc{dir: dir, addr: freePort(), maddr: freePort(), roots: x509.NewCertPool(), bundle: b}
-	p.roots.AppendCertsFromPEM(b.CACert)
-	if err := p.writePair(b.Cert, b.Key); err != nil {
+	p.roots.AppendCertsFromPEM(b.CA.CertPEM)
+	if err := p.writePair(b.Serving.CertPEM, b.Serving.KeyPEM); err != nil {
 		return nil, err
 	}
 	p.cmd = exec.Command(bin, "serve", "--listen", p.addr, "--metrics-listen", p.maddr,
@@ -406,24 +406,24 @@ func certs(p *proc) string {
 	good := p.served()
 	for _, c := range []struct {
 		name string
-		opts selfsigned.Options
+		opts pki.ThrowawayOptions
 		swap bool // the key of another pair
 	}{
-		{"expired", selfsigned.Options{NotBefore: now.Add(-48 * time.Hour), Validity: 24 * time.Hour}, false},
-		{"not-yet-valid", selfsigned.Options{NotBefore: now.Add(time.Hour), Validity: 24 * time.Hour}, false},
-		{"mismatched key", selfsigned.Options{}, true},
+		{"expired", pki.ThrowawayOptions{NotBefore: now.Add(-48 * time.Hour), Lifetime: 24 * time.Hour}, false},
+		{"not-yet-valid", pki.ThrowawayOptions{NotBefore: now.Add(time.Hour), Lifetime: 24 * time.Hour}, false},
+		{"mismatched key", pki.ThrowawayOptions{}, true},
 	} {
 		c.opts.Hosts = []string{"localhost", "127.0.0.1"}
-		b, err := selfsigned.Generate(c.opts)
+		b, err := pki.Throwaway(c.opts)
 		if err != nil {
 			return err.Error()
 		}
-		key := b.Key
+		key := b.Serving.KeyPEM
 		if c.swap {
-			other, _ := selfsigned.Generate(c.opts)
-			key = other.Key
+			other, _ := pki.Throwaway(c.opts)
+			key = other.Serving.KeyPEM
 		}
-		p.writePair(b.Cert, key)
+		p.writePair(b.Serving.CertPEM, key)
 		p.cmd.Process.Signal(syscall.SIGHUP)
 		time.Sleep(700 * time.Millisecond)
 		servedNow := p.served()
@@ -438,7 +438,7 @@ func certs(p *proc) string {
 			resp.Body.Close()
 		}
 		out = append(out, fmt.Sprintf("%s → serves %s, /readyz %s", c.name, what, ready))
-		p.writePair(p.bundle.Cert, p.bundle.Key)
+		p.writePair(p.bundle.Serving.CertPEM, p.bundle.Serving.KeyPEM)
 		p.cmd.Process.Signal(syscall.SIGHUP)
 		time.Sleep(300 * time.Millisecond)
 	}

@@ -17,7 +17,7 @@ import (
 const DefaultInterval = 5 * time.Second
 
 // ExpiryWarning is how close to its expiry the served certificate must be
-// for Status to warn about it.
+// for Warning to say so.
 const ExpiryWarning = 15 * time.Minute
 
 // ErrNoCertificate is returned while no certificate and key have loaded yet.
@@ -27,15 +27,15 @@ var ErrNoCertificate = errors.New("no TLS certificate loaded yet")
 // no client can verify it, and no valid pair has replaced it.
 var ErrExpired = errors.New("the served TLS certificate has expired")
 
-// Observer is told about the certificates a Watcher serves and the reloads
+// Observer is told about the certificates a Watcher serves and the loads
 // that fail, for metrics and alerts. Implementations must be safe for
 // concurrent use.
 type Observer interface {
 	// ObserveCertificate records the expiry of the certificate now served.
 	ObserveCertificate(notAfter time.Time)
-	// ObserveReloadFailure records a load that failed: files that do not
-	// form a valid, current pair. Files still missing before the first
-	// good load are a wait, not a failure, and are not counted.
+	// ObserveReloadFailure records a load that failed: files or a hand-over
+	// that do not form a valid, current pair. Files still missing before the
+	// first good load are a wait, not a failure, and are not counted.
 	ObserveReloadFailure()
 }
 
@@ -63,6 +63,7 @@ type Watcher struct {
 
 // New returns a Watcher for certFile and keyFile that polls every interval
 // (DefaultInterval if not positive) once Run is called. It loads nothing yet.
+// With both files empty the Watcher serves only what Set hands it.
 func New(certFile, keyFile string, interval time.Duration, log *slog.Logger) *Watcher {
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -73,7 +74,7 @@ func New(certFile, keyFile string, interval time.Duration, log *slog.Logger) *Wa
 	return &Watcher{certFile: certFile, keyFile: keyFile, interval: interval, log: log, observer: nopObserver{}, now: time.Now}
 }
 
-// SetObserver makes the Watcher report to o. Call it before Reload or Run.
+// SetObserver makes the Watcher report to o. Call it before Reload, Set or Run.
 func (w *Watcher) SetObserver(o Observer) {
 	if o == nil {
 		o = nopObserver{}
@@ -83,14 +84,34 @@ func (w *Watcher) SetObserver(o Observer) {
 
 // Reload reads both files now and, if their content differs from the pair in
 // use and forms a valid certificate and key, starts serving it. It reports
-// whether the certificate changed. On error the pair in use is kept.
+// whether the certificate changed. On error the pair in use is kept. A
+// Watcher without files has nothing to reload.
+func (w *Watcher) Reload() (changed bool, err error) {
+	if w.certFile == "" && w.keyFile == "" {
+		return false, nil
+	}
+	certPEM, keyPEM, err := w.read()
+	return w.load(certPEM, keyPEM, err, w.certFile)
+}
+
+// Set serves the given PEM certificate (chain) and key, checked as Reload
+// checks files: the hand-over from a certificate holder in the same process
+// (the built-in certificate mode, --self-signed). Use it on a Watcher made
+// without files; on one with files, the next change to the files wins.
+func (w *Watcher) Set(certPEM, keyPEM []byte) (changed bool, err error) {
+	return w.load(certPEM, keyPEM, nil, "handed over in process")
+}
+
+// load swaps in certPEM and keyPEM unless readErr is set, they are the pair
+// in use, or they do not form a valid pair. source names where they came
+// from, for the log.
 //
 // A pair is valid when the certificate matches the key and the first
-// certificate in the file (the one served) is valid now: one that is not yet
-// valid or has expired would fail every handshake, so the previous pair is
-// the better one to serve.
-func (w *Watcher) Reload() (changed bool, err error) {
-	certPEM, keyPEM, err := w.read()
+// certificate (the one served) is valid now: one that is not yet valid or
+// has expired would fail every handshake, so the previous pair is the better
+// one to serve.
+func (w *Watcher) load(certPEM, keyPEM []byte, readErr error, source string) (changed bool, err error) {
+	err = readErr
 	if err == nil {
 		w.mu.RLock()
 		same := w.cert != nil && bytes.Equal(certPEM, w.certPEM) && bytes.Equal(keyPEM, w.keyPEM)
@@ -103,9 +124,13 @@ func (w *Watcher) Reload() (changed bool, err error) {
 	if err == nil {
 		cert, err = tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			err = fmt.Errorf("loading TLS certificate %s and key %s: %w", w.certFile, w.keyFile, err)
+			if w.certFile != "" {
+				err = fmt.Errorf("loading TLS certificate %s and key %s: %w", w.certFile, w.keyFile, err)
+			} else {
+				err = fmt.Errorf("loading TLS certificate and key: %w", err)
+			}
 		} else {
-			err = w.current(cert.Leaf)
+			err = w.current(cert.Leaf, source)
 		}
 	}
 
@@ -119,7 +144,7 @@ func (w *Watcher) Reload() (changed bool, err error) {
 		if msg := err.Error(); msg != w.lastErrMsg {
 			w.lastErrMsg = msg
 			if w.cert != nil {
-				w.log.Warn("TLS certificate files changed but do not load; still serving the previous certificate", slog.String("error", msg))
+				w.log.Warn("new TLS certificate does not load; still serving the previous certificate", slog.String("error", msg))
 			} else {
 				w.log.Warn("waiting for a valid TLS certificate and key", slog.String("error", msg))
 			}
@@ -128,7 +153,7 @@ func (w *Watcher) Reload() (changed bool, err error) {
 	}
 	w.cert, w.certPEM, w.keyPEM = &cert, certPEM, keyPEM
 	w.lastErr, w.lastErrMsg = nil, ""
-	attrs := []any{slog.String("certFile", w.certFile)}
+	attrs := []any{slog.String("source", source)}
 	if leaf := cert.Leaf; leaf != nil {
 		attrs = append(attrs,
 			slog.String("subject", leaf.Subject.String()),
@@ -141,16 +166,16 @@ func (w *Watcher) Reload() (changed bool, err error) {
 }
 
 // current returns an error unless leaf is valid now.
-func (w *Watcher) current(leaf *x509.Certificate) error {
+func (w *Watcher) current(leaf *x509.Certificate, source string) error {
 	if leaf == nil {
-		return fmt.Errorf("TLS certificate %s: no certificate parsed", w.certFile)
+		return fmt.Errorf("TLS certificate (%s): no certificate parsed", source)
 	}
 	now := w.now()
 	if now.Before(leaf.NotBefore) {
-		return fmt.Errorf("TLS certificate %s (serial %s) is not valid until %s", w.certFile, leaf.SerialNumber, leaf.NotBefore.UTC().Format(time.RFC3339))
+		return fmt.Errorf("TLS certificate (%s, serial %s) is not valid until %s", source, leaf.SerialNumber, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(leaf.NotAfter) {
-		return fmt.Errorf("TLS certificate %s (serial %s) expired at %s", w.certFile, leaf.SerialNumber, leaf.NotAfter.UTC().Format(time.RFC3339))
+		return fmt.Errorf("TLS certificate (%s, serial %s) expired at %s", source, leaf.SerialNumber, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return nil
 }
@@ -169,6 +194,10 @@ func (w *Watcher) read() (certPEM, keyPEM []byte, err error) {
 // Errors are logged (once per distinct error) and reported by Healthy; Run
 // itself never fails.
 func (w *Watcher) Run(ctx context.Context) {
+	if w.certFile == "" && w.keyFile == "" {
+		<-ctx.Done()
+		return
+	}
 	_, _ = w.Reload() // errors are logged and kept for Healthy
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
@@ -203,7 +232,7 @@ func (w *Watcher) Healthy() error {
 		if leaf := w.cert.Leaf; leaf != nil && w.now().After(leaf.NotAfter) {
 			err := fmt.Errorf("%w at %s", ErrExpired, leaf.NotAfter.UTC().Format(time.RFC3339))
 			if w.lastErr != nil {
-				err = fmt.Errorf("%w; the files do not load: %w", err, w.lastErr)
+				err = fmt.Errorf("%w; its replacement does not load: %w", err, w.lastErr)
 			}
 			return err
 		}
@@ -230,4 +259,14 @@ func (w *Watcher) Warning() string {
 	}
 	return fmt.Sprintf("the served TLS certificate expires at %s, in %s, and no renewed one has loaded",
 		w.cert.Leaf.NotAfter.UTC().Format(time.RFC3339), left.Round(time.Second))
+}
+
+// SetClock replaces the clock that validity and expiry are judged by (the
+// system clock by default), for tests that run a certificate's lifetime in
+// moments. Call it before Reload, Set or Run.
+func (w *Watcher) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	w.now = now
 }

@@ -12,12 +12,12 @@ import (
 	"time"
 
 	"github.com/secure-defaults/secure-defaults/pkg/certwatch"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
-func generate(t *testing.T, kt selfsigned.KeyType) *selfsigned.Bundle {
+func generate(t *testing.T, kt pki.KeyType) *pki.Bundle {
 	t.Helper()
-	b, err := selfsigned.Generate(selfsigned.Options{KeyType: kt})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{KeyType: kt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,34 +58,34 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 		t.Fatalf("Healthy with missing files = %v, want ErrNoCertificate naming the missing file", err)
 	}
 
-	first := generate(t, selfsigned.ECDSA)
-	write(t, certFile, first.Cert)
-	write(t, keyFile, first.Key)
+	first := generate(t, pki.ECDSA)
+	write(t, certFile, first.Serving.CertPEM)
+	write(t, keyFile, first.Serving.KeyPEM)
 	if changed, err := w.Reload(); err != nil || !changed {
 		t.Fatalf("Reload of a good pair = %v, %v; want changed", changed, err)
 	}
 	if err := w.Healthy(); err != nil {
 		t.Fatalf("Healthy after a good load: %v", err)
 	}
-	if got := servedSerial(t, w); got.Cmp(first.Serial) != 0 {
-		t.Fatalf("serving serial %v, want %v", got, first.Serial)
+	if got := servedSerial(t, w); got.Cmp(first.Serving.Cert.SerialNumber) != 0 {
+		t.Fatalf("serving serial %v, want %v", got, first.Serving.Cert.SerialNumber)
 	}
 	if changed, err := w.Reload(); err != nil || changed {
 		t.Fatalf("Reload of unchanged files = %v, %v; want no change", changed, err)
 	}
 
-	second := generate(t, selfsigned.RSA)
+	second := generate(t, pki.RSA)
 	steps := []struct {
 		name       string
 		cert, key  []byte
 		wantErr    bool
 		wantSerial *big.Int
 	}{
-		{"new certificate, old key", second.Cert, first.Key, true, first.Serial},
-		{"half-written certificate", second.Cert[:len(second.Cert)/2], second.Key, true, first.Serial},
-		{"empty key", second.Cert, nil, true, first.Serial},
-		{"garbage key", second.Cert, []byte("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), true, first.Serial},
-		{"complete RSA pair", second.Cert, second.Key, false, second.Serial},
+		{"new certificate, old key", second.Serving.CertPEM, first.Serving.KeyPEM, true, first.Serving.Cert.SerialNumber},
+		{"half-written certificate", second.Serving.CertPEM[:len(second.Serving.CertPEM)/2], second.Serving.KeyPEM, true, first.Serving.Cert.SerialNumber},
+		{"empty key", second.Serving.CertPEM, nil, true, first.Serving.Cert.SerialNumber},
+		{"garbage key", second.Serving.CertPEM, []byte("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), true, first.Serving.Cert.SerialNumber},
+		{"complete RSA pair", second.Serving.CertPEM, second.Serving.KeyPEM, false, second.Serving.Cert.SerialNumber},
 	}
 	for _, s := range steps {
 		write(t, certFile, s.cert)
@@ -108,8 +108,8 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 	if _, err := w.Reload(); err == nil {
 		t.Error("Reload of a removed certificate succeeded")
 	}
-	if got := servedSerial(t, w); got.Cmp(second.Serial) != 0 {
-		t.Errorf("after the file was removed: serving serial %v, want %v", got, second.Serial)
+	if got := servedSerial(t, w); got.Cmp(second.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("after the file was removed: serving serial %v, want %v", got, second.Serving.Cert.SerialNumber)
 	}
 }
 
@@ -123,11 +123,11 @@ func TestRunPicksUpChanges(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 
-	for _, b := range []*selfsigned.Bundle{generate(t, selfsigned.ECDSA), generate(t, selfsigned.ECDSA)} {
+	for _, b := range []*pki.Bundle{generate(t, pki.ECDSA), generate(t, pki.ECDSA)} {
 		// Write through a rename, as a Secret volume update does.
 		tmpC, tmpK := filepath.Join(dir, "c.tmp"), filepath.Join(dir, "k.tmp")
-		write(t, tmpK, b.Key)
-		write(t, tmpC, b.Cert)
+		write(t, tmpK, b.Serving.KeyPEM)
+		write(t, tmpC, b.Serving.CertPEM)
 		if err := os.Rename(tmpK, keyFile); err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func TestRunPicksUpChanges(t *testing.T) {
 		}
 		waitFor(t, func() bool {
 			c, err := w.GetCertificate(nil)
-			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serial) == 0
+			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serving.Cert.SerialNumber) == 0
 		})
 	}
 }
@@ -179,25 +179,25 @@ func (o *observer) ObserveReloadFailure() {
 // reported.
 func TestInvalidCertificatesNeverServed(t *testing.T) {
 	now := time.Now()
-	gen := func(o selfsigned.Options) *selfsigned.Bundle {
+	gen := func(o pki.ThrowawayOptions) *pki.Bundle {
 		t.Helper()
-		b, err := selfsigned.Generate(o)
+		b, err := pki.Throwaway(o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	other := gen(selfsigned.Options{})
+	other := gen(pki.ThrowawayOptions{})
 	cases := []struct {
 		name    string
-		bundle  *selfsigned.Bundle
+		bundle  *pki.Bundle
 		key     []byte // instead of the bundle's own
 		wantErr string
 	}{
-		{name: "expired", bundle: gen(selfsigned.Options{NotBefore: now.Add(-48 * time.Hour), Validity: 24 * time.Hour}), wantErr: "expired at"},
-		{name: "not yet valid", bundle: gen(selfsigned.Options{NotBefore: now.Add(time.Hour), Validity: 24 * time.Hour}), wantErr: "not valid until"},
-		{name: "key of another certificate", bundle: gen(selfsigned.Options{}), key: other.Key, wantErr: "private key does not match public key"},
-		{name: "RSA certificate, ECDSA key", bundle: gen(selfsigned.Options{KeyType: selfsigned.RSA}), key: other.Key, wantErr: "private key type does not match"},
+		{name: "expired", bundle: gen(pki.ThrowawayOptions{NotBefore: now.Add(-48 * time.Hour), Lifetime: 24 * time.Hour}), wantErr: "expired at"},
+		{name: "not yet valid", bundle: gen(pki.ThrowawayOptions{NotBefore: now.Add(time.Hour), Lifetime: 24 * time.Hour}), wantErr: "not valid until"},
+		{name: "key of another certificate", bundle: gen(pki.ThrowawayOptions{}), key: other.Serving.KeyPEM, wantErr: "private key does not match public key"},
+		{name: "RSA certificate, ECDSA key", bundle: gen(pki.ThrowawayOptions{KeyType: pki.RSA}), key: other.Serving.KeyPEM, wantErr: "private key type does not match"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -206,26 +206,26 @@ func TestInvalidCertificatesNeverServed(t *testing.T) {
 			w := certwatch.New(certFile, keyFile, 0, nil)
 			obs := &observer{}
 			w.SetObserver(obs)
-			good := generate(t, selfsigned.ECDSA)
-			write(t, certFile, good.Cert)
-			write(t, keyFile, good.Key)
+			good := generate(t, pki.ECDSA)
+			write(t, certFile, good.Serving.CertPEM)
+			write(t, keyFile, good.Serving.KeyPEM)
 			if _, err := w.Reload(); err != nil {
 				t.Fatalf("Reload of a good pair: %v", err)
 			}
 
 			key := c.key
 			if key == nil {
-				key = c.bundle.Key
+				key = c.bundle.Serving.KeyPEM
 			}
-			write(t, certFile, c.bundle.Cert)
+			write(t, certFile, c.bundle.Serving.CertPEM)
 			write(t, keyFile, key)
 			for range 2 {
 				if changed, err := w.Reload(); err == nil || changed || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("Reload = %v, %v; want an error containing %q", changed, err, c.wantErr)
 				}
 			}
-			if got := servedSerial(t, w); got.Cmp(good.Serial) != 0 {
-				t.Errorf("serving serial %v, want the good one %v", got, good.Serial)
+			if got := servedSerial(t, w); got.Cmp(good.Serving.Cert.SerialNumber) != 0 {
+				t.Errorf("serving serial %v, want the good one %v", got, good.Serving.Cert.SerialNumber)
 			}
 			if err := w.Healthy(); err != nil {
 				t.Errorf("Healthy = %v, want healthy: the good pair is still served", err)
@@ -248,12 +248,12 @@ func TestNotYetValidAtStart(t *testing.T) {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	w := certwatch.New(certFile, keyFile, 0, nil)
-	b, err := selfsigned.Generate(selfsigned.Options{NotBefore: time.Now().Add(time.Hour)})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, certFile, b.Cert)
-	write(t, keyFile, b.Key)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
 	if _, err := w.Reload(); err == nil {
 		t.Fatal("Reload of a not-yet-valid pair succeeded")
 	}
@@ -264,8 +264,8 @@ func TestNotYetValidAtStart(t *testing.T) {
 	if _, err := w.Reload(); err != nil {
 		t.Fatalf("Reload once valid: %v", err)
 	}
-	if got := servedSerial(t, w); got.Cmp(b.Serial) != 0 {
-		t.Errorf("serving serial %v, want %v", got, b.Serial)
+	if got := servedSerial(t, w); got.Cmp(b.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("serving serial %v, want %v", got, b.Serving.Cert.SerialNumber)
 	}
 }
 
@@ -278,9 +278,9 @@ func TestExpiryOfTheServedCertificate(t *testing.T) {
 	w := certwatch.New(certFile, keyFile, 0, nil)
 	obs := &observer{}
 	w.SetObserver(obs)
-	b := generate(t, selfsigned.ECDSA)
-	write(t, certFile, b.Cert)
-	write(t, keyFile, b.Key)
+	b := generate(t, pki.ECDSA)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
 	if _, err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -310,12 +310,12 @@ func TestExpiryOfTheServedCertificate(t *testing.T) {
 	}
 
 	// The renewed pair is valid at the moved clock.
-	renewed, err := selfsigned.Generate(selfsigned.Options{NotBefore: notAfter, Validity: 24 * time.Hour})
+	renewed, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: notAfter, Lifetime: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, certFile, renewed.Cert)
-	write(t, keyFile, renewed.Key)
+	write(t, certFile, renewed.Serving.CertPEM)
+	write(t, keyFile, renewed.Serving.KeyPEM)
 	if _, err := w.Reload(); err != nil {
 		t.Fatalf("Reload of the renewed pair: %v", err)
 	}
@@ -336,9 +336,9 @@ func TestMissingFilesAtStartAreNotFailures(t *testing.T) {
 	if obs.failures != 0 {
 		t.Errorf("failures while waiting for the files = %d, want 0", obs.failures)
 	}
-	b := generate(t, selfsigned.ECDSA)
-	write(t, certFile, b.Cert)
-	write(t, keyFile, b.Key)
+	b := generate(t, pki.ECDSA)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
 	if _, err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -346,5 +346,51 @@ func TestMissingFilesAtStartAreNotFailures(t *testing.T) {
 	w.Reload()
 	if obs.failures != 1 {
 		t.Errorf("failures after the key file vanished = %d, want 1", obs.failures)
+	}
+}
+
+// TestSetWithoutFiles follows a Watcher made without files, as the built-in
+// certificate mode and --self-signed use it: it serves only what it is
+// handed, checked as a file pair would be.
+func TestSetWithoutFiles(t *testing.T) {
+	w := certwatch.New("", "", 0, nil)
+	if changed, err := w.Reload(); changed || err != nil {
+		t.Fatalf("Reload without files = %v, %v; want nothing to do", changed, err)
+	}
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
+		t.Fatalf("Healthy before Set = %v, want ErrNoCertificate", err)
+	}
+	first, second := generate(t, pki.ECDSA), generate(t, pki.RSA)
+	if _, err := w.Set(first.Serving.CertPEM, second.Serving.KeyPEM); err == nil {
+		t.Fatal("Set accepted a certificate with another certificate's key")
+	}
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
+		t.Fatalf("Healthy after a refused Set = %v, want ErrNoCertificate", err)
+	}
+	if changed, err := w.Set(first.Serving.CertPEM, first.Serving.KeyPEM); err != nil || !changed {
+		t.Fatalf("Set of a good pair = %v, %v; want changed", changed, err)
+	}
+	if changed, err := w.Set(first.Serving.CertPEM, first.Serving.KeyPEM); err != nil || changed {
+		t.Fatalf("Set of the same pair = %v, %v; want no change", changed, err)
+	}
+	if _, err := w.Set(second.Serving.CertPEM[:10], second.Serving.KeyPEM); err == nil {
+		t.Fatal("Set accepted a truncated certificate")
+	}
+	if got := servedSerial(t, w); got.Cmp(first.Serving.Cert.SerialNumber) != 0 {
+		t.Fatalf("after a refused Set: serving serial %v, want the previous %v", got, first.Serving.Cert.SerialNumber)
+	}
+	if _, err := w.Set(second.Serving.CertPEM, second.Serving.KeyPEM); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, w); got.Cmp(second.Serving.Cert.SerialNumber) != 0 {
+		t.Fatalf("serving serial %v, want the new %v", got, second.Serving.Cert.SerialNumber)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if got := servedSerial(t, w); got.Cmp(second.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("Run without files changed the certificate to serial %v", got)
 	}
 }
