@@ -23,6 +23,7 @@ const capAll = "ALL"
 var ruleDropAllCapabilities = Rule{
 	ID:      "drop-all-capabilities",
 	Summary: `"ALL" appended to capabilities.drop of every container`,
+	Writes:  inEveryContainer("securityContext/capabilities/drop"),
 	apply:   applyDropAllCapabilities,
 }
 

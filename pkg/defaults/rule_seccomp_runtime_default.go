@@ -30,6 +30,7 @@ const seccompPodAnnotation = "seccomp.security.alpha.kubernetes.io/pod"
 var ruleSeccompRuntimeDefault = Rule{
 	ID:      "seccomp-runtime-default",
 	Summary: "seccompProfile {type: RuntimeDefault} at pod level; containers with their own profile keep it",
+	Writes:  []string{"/spec/securityContext/seccompProfile", "/spec/ephemeralContainers/*/securityContext/seccompProfile"},
 	apply:   applySeccompRuntimeDefault,
 }
 
