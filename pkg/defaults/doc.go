@@ -7,6 +7,11 @@
 // produce a Pod the API server rejects, and are idempotent: applying them to
 // their own output changes nothing.
 //
+// Apply and ApplyEphemeral take Options: which rules run (optional rules are
+// off unless turned on), the settings of rules that take any, and whether the
+// pod's opt-out annotations count. Options{} is the shipped behaviour; package
+// config builds Options from the configuration file.
+//
 // This package does no I/O and knows nothing of HTTP, JSON or YAML.
 //
 // # Adding a rule
@@ -15,7 +20,8 @@
 //
 //  1. rule_<id>.go: one Rule value with its ID (lower-case, dashed), Summary,
 //     Writes (every field it may set, as JSON pointers; inEveryContainer for
-//     container fields) and apply; a doc comment with "Sets:" and "Stays away
+//     container fields), Optional if it is off unless configured, and apply;
+//     a doc comment with "Sets:" and "Stays away
 //     when:", and early returns for what it must not touch. Copy the shape of
 //     rule_no_privilege_escalation.go.
 //  2. registry.go: add it to registry, where its place in the run order is

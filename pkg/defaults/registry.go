@@ -13,6 +13,9 @@ type Rule struct {
 	// container ones). Its tests fail when a case changes a field outside
 	// these, and pkg/patch's when its snapshot holds one of them in no part.
 	Writes []string
+	// Optional rules are off unless the configuration turns them on; the
+	// others are on unless it turns them off.
+	Optional bool
 	// apply changes pod in place within scope s and reports whether it
 	// changed anything, with any warnings for the user.
 	apply func(pod *corev1.Pod, s *scope) (changed bool, warnings []string)
