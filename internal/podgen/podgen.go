@@ -157,6 +157,9 @@ func Pod(data []byte) (*corev1.Pod, int) {
 			pod.Spec.Containers = append(pod.Spec.Containers, c)
 		}
 	}
+	if len(pod.Spec.Containers) == 0 {
+		pod.Spec.Containers = []corev1.Container{{Name: "main", Image: "img"}}
+	}
 	for i, n := 0, s.pick(3); i < n; i++ {
 		if nm, ok := name(); ok {
 			c := s.container(nm)
@@ -164,7 +167,7 @@ func Pod(data []byte) (*corev1.Pod, int) {
 			pod.Spec.EphemeralContainers = append(pod.Spec.EphemeralContainers, corev1.EphemeralContainer{
 				EphemeralContainerCommon: corev1.EphemeralContainerCommon{
 					Name: c.Name, Image: c.Image, SecurityContext: c.SecurityContext, VolumeMounts: c.VolumeMounts,
-				}, TargetContainerName: "app"})
+				}, TargetContainerName: pod.Spec.Containers[0].Name})
 		}
 	}
 	vols := map[string]bool{}
@@ -176,7 +179,7 @@ func Pod(data []byte) (*corev1.Pod, int) {
 		}
 	}
 	// Mounts name "data": give most pods that volume, so they are valid.
-	if !vols["data"] && s.pick(4) != 0 {
+	if !vols["data"] && s.pick(4) != 3 {
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data",
 			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 	}
@@ -195,6 +198,7 @@ func Pod(data []byte) (*corev1.Pod, int) {
 	case 3:
 		pod.Spec.OS = &corev1.PodOS{Name: corev1.Windows}
 		podSC(pod).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptr(true)}
+		pod.Spec.HostNetwork = true
 	case 4:
 		pod.Spec.Affinity = windowsAffinity()
 	case 5:
