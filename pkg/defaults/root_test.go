@@ -59,7 +59,7 @@ func TestFactsNeedsRoot(t *testing.T) {
 	facts := Facts{NeedsRoot: map[string]string{"web": "its image runs as user root", "debugger": "its image has no user", "gone": "x"}}
 	pod := newPod(ctr("web"), ctr("metrics"))
 	got := pod.DeepCopy()
-	res := ApplyWithFacts(got, facts)
+	res := Apply(got, Options{Facts: facts})
 	want := tweak(pod, func(p *corev1.Pod) {
 		podSC(p).SeccompProfile = runtimeDefault()
 		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false)}
@@ -73,13 +73,13 @@ func TestFactsNeedsRoot(t *testing.T) {
 		t.Errorf("warnings naming the fact = %d, want 2 (run-as-non-root, drop-all-capabilities): %q", n, res.Warnings)
 	}
 	// A second pass with the same facts changes nothing.
-	if again := ApplyWithFacts(got.DeepCopy(), facts); again.Changed() {
+	if again := Apply(got.DeepCopy(), Options{Facts: facts}); again.Changed() {
 		t.Errorf("second pass applied %q", again.Applied)
 	}
 
 	running := runningPod()
 	upd := tweak(running, withDebugger(nil))
-	res = ApplyEphemeralWithFacts(upd, running.Spec.EphemeralContainers, facts)
+	res = ApplyEphemeral(upd, running.Spec.EphemeralContainers, Options{Facts: facts})
 	wantUpd := tweak(running, withDebugger(&corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false), SeccompProfile: runtimeDefault()}))
 	if d := cmp.Diff(wantUpd, upd); d != "" {
 		t.Errorf("ephemeral update (-want +got):\n%s", d)
