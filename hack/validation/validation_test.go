@@ -105,9 +105,9 @@ func apply(pod *corev1.Pod, existing []corev1.EphemeralContainer) (*corev1.Pod, 
 	legacyscheme.Scheme.Default(in)
 	out := in.DeepCopy()
 	if existing != nil {
-		defaults.ApplyEphemeral(out, existing)
+		defaults.ApplyEphemeral(out, existing, defaults.Options{})
 	} else {
-		defaults.Apply(out)
+		defaults.Apply(out, defaults.Options{})
 	}
 	return in, out
 }
