@@ -1,8 +1,12 @@
 package defaults
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -155,6 +159,7 @@ func checkPassWith(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralCont
 		}
 		return Apply(p, opts)
 	}
+	writeFixture(t, in, existing)
 	out := in.DeepCopy()
 	res := run(out)
 	if !sort.StringsAreSorted(res.Applied) {
@@ -222,6 +227,31 @@ func annotationsNearLimit(in *corev1.Pod) bool {
 		}
 	}
 	return n > apivalidation.TotalAnnotationSizeLimitB
+}
+
+// fixturesOut names the directory where checkPass writes every pod it checks,
+// for the API server's validation in hack/validation (make validation).
+const fixturesOut = "SECURE_DEFAULTS_FIXTURES_OUT"
+
+// writeFixture writes in (and existing, for an ephemeral-container update)
+// into $SECURE_DEFAULTS_FIXTURES_OUT, named by its content, when that is set.
+func writeFixture(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer) {
+	t.Helper()
+	dir := os.Getenv(fixturesOut)
+	if dir == "" {
+		return
+	}
+	raw, err := json.Marshal(struct {
+		Pod      *corev1.Pod                 `json:"pod"`
+		Existing []corev1.EphemeralContainer `json:"existing"`
+	}{in, existing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%x.json", sha256.Sum256(raw))
+	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+		t.Fatalf("writing fixture: %v", err)
+	}
 }
 
 // checkOnlyAdded verifies that every value in before is present and equal in
