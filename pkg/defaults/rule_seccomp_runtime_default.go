@@ -45,7 +45,7 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 			"the pod sets the deprecated annotation %s=%q, so seccompProfile was not set; use spec.securityContext.seccompProfile instead",
 			seccompPodAnnotation, v)}
 	}
-	if !s.ephemeralOnly {
+	if s.podLevel() {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}
