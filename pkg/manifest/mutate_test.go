@@ -116,6 +116,15 @@ spec:
 		name: "a Deployment of another API group passes through",
 		in:   "apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  template:\n    spec:" + bareContainer,
 	}, {
+		name: "a custom kind ending in List passes through, whatever its items",
+		in:   "apiVersion: policy.example.com/v1\nkind: AllowList\nmetadata: {name: a}\nitems: [registry.example/app, 7]",
+	}, {
+		name: "a List of another API group passes through",
+		in:   "apiVersion: example.com/v1\nkind: List\nitems: [1, 2]",
+	}, {
+		name: "a typed list of a kind not mutated passes through",
+		in:   "apiVersion: v1\nkind: ServiceList\nitems: [{metadata: {name: s}, spec: {ports: [{port: 80}]}}]",
+	}, {
 		name: "document without kind passes through",
 		in:   "replicaCount: 2\nimage: {tag: latest}",
 	}}
