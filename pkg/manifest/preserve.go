@@ -625,12 +625,10 @@ func (ed *editor) blockInsertion(n *yamlv3.Node) (insertion, error) {
 	if err != nil {
 		return insertion{}, err
 	}
+	// Comments right below, indented like the content, belong to it; a
+	// blank line or anything less indented ends it.
 	for l := end + 1; l < ed.next[n]; l++ {
-		i, blank, comment := ed.indentOf(l)
-		if blank {
-			continue
-		}
-		if !comment || i < indent {
+		if i, blank, comment := ed.indentOf(l); blank || !comment || i < indent {
 			break
 		}
 		end = l
