@@ -502,7 +502,7 @@ func newCertsLoad(ns, serverName, url string) *certsLoad {
 	pod := plainPod(ns)
 	pod.Name = "certs-probe"
 	// The webhook must answer with a patch whenever the rules change the pod.
-	wantPatch := defaults.Apply(pod.DeepCopy()).Changed()
+	wantPatch := defaults.Apply(pod.DeepCopy(), defaults.Options{}).Changed()
 	return &certsLoad{ns: ns, serverName: serverName, url: url, pod: pod, wantPatch: wantPatch}
 }
 

@@ -1,6 +1,7 @@
 package defaults
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -38,11 +39,12 @@ type Result struct {
 // Changed reports whether any rule changed the pod.
 func (r Result) Changed() bool { return len(r.Applied) > 0 }
 
-// Apply fills in the secure defaults on pod, in place, as for a Pod CREATE:
-// pod-level fields and every init (sidecar included), regular and ephemeral
-// container. It records the applied rules in the DefaultedAnnotation.
-func Apply(pod *corev1.Pod) Result {
-	return apply(pod, newScope(pod, nil))
+// Apply fills in the secure defaults that opts enables on pod, in place, as
+// for a Pod CREATE: pod-level fields and every init (sidecar included),
+// regular and ephemeral container. It records the applied rules in the
+// DefaultedAnnotation. Options{} gives the shipped defaults.
+func Apply(pod *corev1.Pod, opts Options) Result {
+	return apply(pod, newScope(pod, nil), opts)
 }
 
 // ApplyEphemeral fills in the secure defaults on the ephemeral containers of
@@ -51,21 +53,30 @@ func Apply(pod *corev1.Pod) Result {
 // changed: the ephemeralcontainers subresource accepts changes to ephemeral
 // containers only, so pod-level defaults are set on each new container
 // instead, and no volume or annotation is added.
-func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer) Result {
+func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer, opts Options) Result {
 	old := make(map[string]bool, len(existing))
 	for _, c := range existing {
 		old[c.Name] = true
 	}
-	return apply(pod, newScope(pod, old))
+	return apply(pod, newScope(pod, old), opts)
 }
 
-func apply(pod *corev1.Pod, s *scope) Result {
+func apply(pod *corev1.Pod, s *scope, opts Options) Result {
+	s.opts = opts
 	var res Result
 	if OptedOut(pod) {
-		res.OptedOut = true
-		return res
+		if !opts.IgnorePodOptOut {
+			res.OptedOut = true
+			return res
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"the pod's annotation %s=%s was ignored: this cluster does not allow pods to opt out of the secure defaults",
+			InjectKey, pod.Annotations[InjectKey]))
 	}
 	for _, r := range registry {
+		if !opts.enabled(r) {
+			continue
+		}
 		changed, warnings := r.apply(pod, s)
 		if changed {
 			res.Applied = append(res.Applied, r.ID)

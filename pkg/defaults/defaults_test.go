@@ -155,3 +155,58 @@ func TestRestrictedOracle(t *testing.T) {
 		})
 	}
 }
+
+func TestApplyOptions(t *testing.T) {
+	base := newPod(ctr("app"))
+	optOut := func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: "disabled"} }
+	cases := []struct {
+		name         string
+		opts         Options
+		in, want     *corev1.Pod
+		wantApplied  []string
+		optedOut     bool
+		wantWarnings int
+	}{
+		{name: "a rule turned off does not run",
+			opts: Options{Rules: map[string]bool{"seccomp-runtime-default": false, "drop-all-capabilities": false}},
+			in:   base,
+			want: tweak(base, func(p *corev1.Pod) {
+				podSC(p).RunAsNonRoot = ptr(true)
+				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false)}
+			}, annotated("no-privilege-escalation,run-as-non-root")),
+			wantApplied: []string{"no-privilege-escalation", "run-as-non-root"}},
+		{name: "every rule off: nothing",
+			opts: Options{Rules: map[string]bool{"run-as-non-root": false, "seccomp-runtime-default": false, "drop-all-capabilities": false, "no-privilege-escalation": false}},
+			in:   base, want: base},
+		{name: "a rule listed as on stays on",
+			opts: Options{Rules: map[string]bool{"run-as-non-root": true}},
+			in:   base, want: tweak(base, hardened, annotated(fourRules)),
+			wantApplied: strings.Split(fourRules, ",")},
+		{name: "opt-out honoured by default",
+			in: tweak(base, optOut), want: tweak(base, optOut), optedOut: true},
+		{name: "opt-out ignored when pods may not opt out, with a warning",
+			opts: Options{IgnorePodOptOut: true},
+			in:   tweak(base, optOut), want: tweak(base, optOut, hardened, annotated(fourRules)),
+			wantApplied: strings.Split(fourRules, ","), wantWarnings: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, res := checkPassWith(t, tc.in, nil, tc.opts)
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("pod (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.wantApplied, res.Applied); d != "" {
+				t.Errorf("Applied (-want +got):\n%s", d)
+			}
+			if res.OptedOut != tc.optedOut {
+				t.Errorf("OptedOut = %v, want %v", res.OptedOut, tc.optedOut)
+			}
+			if len(res.Warnings) != tc.wantWarnings {
+				t.Errorf("warnings %q, want %d", res.Warnings, tc.wantWarnings)
+			}
+		})
+	}
+	if (Options{}).Enabled("no-such-rule") {
+		t.Error("Enabled reports an unknown rule ID as on")
+	}
+}

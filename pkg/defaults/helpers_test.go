@@ -43,6 +43,9 @@ type ruleCase struct {
 	// subresource with these as the old ephemeral containers.
 	existing     []corev1.EphemeralContainer
 	wantWarnings int
+	// opts are the options of the pass; the zero value is the shipped
+	// defaults. Optional rules' cases turn their rule on here.
+	opts Options
 }
 
 // ruleCases collects every rule's table, keyed by rule ID, for the registry test.
@@ -66,6 +69,7 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			} else {
 				s = newScope(got, nil)
 			}
+			s.opts = tc.opts
 			changed, warnings := r.apply(got, s)
 			want := tc.want
 			if want == nil {
@@ -80,7 +84,7 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			if len(warnings) != tc.wantWarnings {
 				t.Errorf("rule %s: warnings = %q, want %d", r.ID, warnings, tc.wantWarnings)
 			}
-			checkPass(t, tc.in, tc.existing)
+			checkPassWith(t, tc.in, tc.existing, tc.opts)
 		})
 	}
 }
@@ -100,11 +104,17 @@ func names(cs []corev1.EphemeralContainer) map[string]bool {
 // second pass changes nothing. It returns the mutated pod and result.
 func checkPass(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer) (*corev1.Pod, Result) {
 	t.Helper()
+	return checkPassWith(t, in, existing, Options{})
+}
+
+// checkPassWith is checkPass under opts.
+func checkPassWith(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer, opts Options) (*corev1.Pod, Result) {
+	t.Helper()
 	run := func(p *corev1.Pod) Result {
 		if existing != nil {
-			return ApplyEphemeral(p, existing)
+			return ApplyEphemeral(p, existing, opts)
 		}
-		return Apply(p)
+		return Apply(p, opts)
 	}
 	out := in.DeepCopy()
 	res := run(out)

@@ -50,6 +50,8 @@ type scope struct {
 	// fields; hostProcess for Windows HostProcess pods, which take nothing.
 	windows     bool
 	hostProcess bool
+	// opts are the options of this pass, for rules that take settings.
+	opts Options
 }
 
 // newScope builds the scope for pod. With existing == nil every container is
