@@ -404,3 +404,55 @@ func assertNoTempFiles(t *testing.T, dir string, want int) {
 		t.Errorf("directory holds %v, want %d files and no temporary file", names, want)
 	}
 }
+
+// TestReadmeShowsCheckDiff keeps the diffs the README shows in step with
+// what mutate --check prints for the examples. UPDATE_GOLDEN=1 rewrites them
+// (make golden), for review in the diff like every golden file.
+func TestReadmeShowsCheckDiff(t *testing.T) {
+	t.Chdir(filepath.Join("..", ".."))
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "<!-- mutate --check -f "
+	text := string(readme)
+	var out strings.Builder
+	found := 0
+	for {
+		i := strings.Index(text, marker)
+		if i < 0 {
+			out.WriteString(text)
+			break
+		}
+		rest := text[i+len(marker):]
+		end := strings.Index(rest, " -->\n```diff\n")
+		closing := strings.Index(rest, "\n```\n")
+		if end < 0 || closing < end {
+			t.Fatalf("README: %s... is not followed by a diff block", text[i:min(len(text), i+80)])
+		}
+		file := rest[:end]
+		code, diff, stderr := runCLI(t, "", "--check", "-f", file)
+		if code != exitWouldChange || diff == "" {
+			t.Fatalf("mutate --check -f %s: exit %d, stderr %q", file, code, stderr)
+		}
+		shown := rest[end+len(" -->\n```diff\n") : closing+1]
+		if shown != diff {
+			if !updateGolden {
+				t.Errorf("README shows for %s:\n%s\nmutate --check prints:\n%s(rerun with UPDATE_GOLDEN=1)", file, shown, diff)
+			}
+		}
+		out.WriteString(text[:i+len(marker)] + file + " -->\n```diff\n" + diff)
+		text = rest[closing+1:]
+		found++
+	}
+	if found < 2 {
+		t.Errorf("README shows %d mutate --check diffs, want the example's and the tutorial's", found)
+	}
+	if updateGolden && out.String() != string(readme) {
+		if err := os.WriteFile("README.md", []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var updateGolden = os.Getenv("UPDATE_GOLDEN") != ""

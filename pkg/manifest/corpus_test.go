@@ -128,7 +128,11 @@ func TestCorpusGolden(t *testing.T) {
 // subsequence of the lines that replace them, so taking the added text out
 // gives back the input byte for byte.
 func TestCorpusOnlyAdds(t *testing.T) {
-	files := append(corpusFiles(t), filepath.Join("..", "..", "examples", "deployment.yaml"))
+	examples, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	if err != nil || len(examples) < 2 {
+		t.Fatalf("examples: %v, %v", examples, err)
+	}
+	files := append(corpusFiles(t), examples...)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			src := readFile(t, f)

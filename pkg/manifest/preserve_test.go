@@ -2,7 +2,6 @@ package manifest
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
 
@@ -161,15 +160,3 @@ func TestPreserve(t *testing.T) {
 	}
 }
 
-// TestPreserveExample keeps the README's example honest: its diff adds
-// lines and removes none.
-func TestPreserveExample(t *testing.T) {
-	in, err := os.ReadFile("../../examples/deployment.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, notes := preserve(t, string(in))
-	if len(notes) > 0 || !strings.HasPrefix(out, "# Two Deployments") {
-		t.Errorf("notes %q; output:\n%s", notes, out)
-	}
-}
