@@ -159,4 +159,3 @@ func TestPreserve(t *testing.T) {
 		})
 	}
 }
-
