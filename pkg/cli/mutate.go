@@ -112,6 +112,16 @@ func (o *mutateOptions) Validate() error {
 	if o.InPlace && (len(o.Files) == 0 || stdin > 0) {
 		errs = append(errs, errors.New("--in-place needs files (-f FILE), not stdin"))
 	}
+	if o.InPlace {
+		seen := map[string]bool{}
+		for _, f := range o.Files {
+			if abs, err := filepath.Abs(f); err == nil && seen[abs] {
+				errs = append(errs, fmt.Errorf("--in-place: %s is given twice", f))
+			} else {
+				seen[abs] = true
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -260,9 +270,17 @@ func mutateSource(name string, stdin io.Reader, output string, warn io.Writer) (
 // in the same directory, synced, then renamed over path. It refuses a file
 // without write permission, and one that changed or vanished since it was
 // read, rather than write over someone else's work; path is then left as it
-// was, and no temporary file stays behind.
+// was, and no temporary file stays behind. A symbolic link stays a link: the
+// file it points to is replaced.
 func replaceFile(path string, before, data []byte) (err error) {
-	info, err := os.Stat(path)
+	target, err := filepath.EvalSymlinks(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: vanished while being mutated; not written", path)
+	}
+	if err != nil {
+		return err
+	}
+	info, err := os.Stat(target)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s: vanished while being mutated; not written", path)
@@ -272,7 +290,7 @@ func replaceFile(path string, before, data []byte) (err error) {
 	if info.Mode().Perm()&0o200 == 0 {
 		return fmt.Errorf("%s: file is read-only; not written", path)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*")
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -297,7 +315,7 @@ func replaceFile(path string, before, data []byte) (err error) {
 		return fmt.Errorf("%s: writing: %w", path, err)
 	}
 	// The last look before the rename: the file must still hold what was read.
-	now, err := os.ReadFile(path)
+	now, err := os.ReadFile(target)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("%s: vanished while being mutated; not written", path)
@@ -306,7 +324,7 @@ func replaceFile(path string, before, data []byte) (err error) {
 	case !bytes.Equal(now, before):
 		return fmt.Errorf("%s: changed while being mutated; not written", path)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := os.Rename(tmp.Name(), target); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

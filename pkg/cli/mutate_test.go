@@ -334,6 +334,27 @@ func TestMutateInPlace(t *testing.T) {
 	}
 	assertNoTempFiles(t, dir, 2)
 
+	// A symbolic link stays a link; the file it points to gets the defaults.
+	linked := writeFile(t, dir, "linked.yaml", commentedDeployment)
+	link := filepath.Join(dir, "link.yaml")
+	if err := os.Symlink("linked.yaml", link); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, stderr := runCLI(t, "", "--in-place", "-f", link); code != 0 || out != link+"\n" {
+		t.Fatalf("through a link: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was replaced by a file")
+	}
+	if b, _ := os.ReadFile(linked); string(b) != commentedDeploymentDefaulted {
+		t.Errorf("the linked file did not get the defaults:\n%s", b)
+	}
+	for _, f := range []string{link, linked} {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// A malformed file anywhere: nothing is written.
 	other := writeFile(t, dir, "other.yaml", commentedDeployment)
 	bad := writeFile(t, dir, "bad.yaml", "kind: Pod\nspec: {containers: nope}\n")
@@ -375,6 +396,14 @@ func TestMutateInPlaceRefuses(t *testing.T) {
 			t.Errorf("the vanished file was recreated")
 		}
 		assertNoTempFiles(t, dir, 0)
+	})
+	t.Run("the same file twice", func(t *testing.T) {
+		dir := t.TempDir()
+		p := writeFile(t, dir, "deploy.yaml", commentedDeployment)
+		code, _, stderr := runCLI(t, "", "--in-place", "-f", p, "-f", filepath.Join(dir, ".", "deploy.yaml"))
+		if code != 2 || !strings.Contains(stderr, "is given twice") {
+			t.Errorf("exit %d, stderr %q; want 2 and a message", code, stderr)
+		}
 	})
 	t.Run("file changed after it was read", func(t *testing.T) {
 		dir := t.TempDir()

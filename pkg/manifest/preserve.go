@@ -654,12 +654,16 @@ func (ed *editor) fill(k *yamlv3.Node) (insertion, error) {
 	}
 	ed.blockValue(&b, v, indent)
 	text := strings.TrimSuffix(b.String(), "\n")
-	if text[0] == ' ' { // a scalar or empty collection: on the key's line
-		text = text[1:]
-		if c := ed.line(k.Line); len(c) > 0 && c[len(c)-1] != ' ' {
-			text = " " + text
+	if text[0] == ' ' {
+		// A scalar or an empty collection: right after the colon, before
+		// any comment on the key's line.
+		colon, err := ed.colonAfter(k)
+		if err != nil {
+			return insertion{}, err
 		}
+		return insertion{off: colon + 1, text: text}, nil
 	}
+	// A block collection: on the lines below the key.
 	end := len(ed.text)
 	if k.Line < len(ed.lines) {
 		end = ed.lines[k.Line] - 1
@@ -668,6 +672,32 @@ func (ed *editor) fill(k *yamlv3.Node) (insertion, error) {
 		}
 	}
 	return insertion{off: end, text: strings.ReplaceAll(text, "\n", ed.nl)}, nil
+}
+
+// colonAfter returns the offset of the colon that follows a block mapping key.
+func (ed *editor) colonAfter(k *yamlv3.Node) (int, error) {
+	off, err := ed.offset(k.Line, k.Column)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case k.Style&(yamlv3.DoubleQuotedStyle|yamlv3.SingleQuotedStyle) != 0:
+		if off, err = quotedEnd(ed.text, off); err != nil {
+			return 0, err
+		}
+		off++
+	case k.Style == 0 && bytes.HasPrefix(ed.text[off:], []byte(k.Value)):
+		off += len(k.Value)
+	default:
+		return 0, unsupported("key %q written in a style this writer does not edit after", k.Value)
+	}
+	for off < len(ed.text) && (ed.text[off] == ' ' || ed.text[off] == '\t') {
+		off++
+	}
+	if off >= len(ed.text) || ed.text[off] != ':' {
+		return 0, unsupported("no colon after key %q", k.Value)
+	}
+	return off, nil
 }
 
 // valueOf finds the value of key node k in the (edited) tree.

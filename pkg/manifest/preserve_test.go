@@ -93,6 +93,11 @@ func TestPreserve(t *testing.T) {
 		in:   "apiVersion: v1\nkind: Pod\nmetadata: # none\nspec:\n  containers:\n  - name: a\n",
 		want: "apiVersion: v1\nkind: Pod\nmetadata: # none\n  annotations:\n    " + ann + "\nspec:\n  containers:\n  - name: a\n" + ctrSCNon + podSC,
 	}, {
+		name: "a field written as nothing gets its value after the colon, before the comment",
+		in:   pod + "spec:\n  containers:\n  - name: a\n    securityContext:\n      allowPrivilegeEscalation: # decide later\n      \"privileged\":\n",
+		want: pod + "  annotations:\n    " + ann + "\nspec:\n  containers:\n  - name: a\n    securityContext:\n      allowPrivilegeEscalation: false # decide later\n      \"privileged\":\n" +
+			"      capabilities:\n        drop:\n        - ALL\n" + podSC,
+	}, {
 		name: "CRLF line endings, no newline at the end",
 		in:   strings.ReplaceAll(pod+"spec:\n  containers:\n  - name: a", "\n", "\r\n"),
 		want: strings.ReplaceAll(pod+"  annotations:\n    "+ann+"\nspec:\n  containers:\n  - name: a\n"+ctrSCNon+strings.TrimSuffix(podSC, "\n"), "\n", "\r\n"),
