@@ -288,6 +288,19 @@ func TestWriteYAML(t *testing.T) {
 	}
 }
 
+// TestWriteYAMLKeepsNumbers: a number read from JSON comes out with its own
+// text, not as the float64 the YAML encoder would make of it.
+func TestWriteYAMLKeepsNumbers(t *testing.T) {
+	out, err := WriteYAML([][]byte{[]byte(`{"a":1.0,"b":123456789012345678901234567890,"c":[1e3,-0,0.10,-12,1E+2],"s":"sdnum0n0z","t":"sdnum1n0z"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a: 1.0\nb: 123456789012345678901234567890\nc:\n- 1e3\n- -0\n- 0.10\n- -12\n- 1E+2\ns: sdnum0n0z\nt: sdnum1n0z\n"
+	if string(out) != want {
+		t.Errorf("WriteYAML =\n%s\nwant\n%s", out, want)
+	}
+}
+
 func TestWritePatches(t *testing.T) {
 	out, err := WritePatches([][]byte{[]byte("[]"), []byte("[\n {\"op\": \"add\", \"path\": \"/a\", \"value\": 1}\n]")})
 	if err != nil {
