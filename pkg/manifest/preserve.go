@@ -364,6 +364,19 @@ func (ed *editor) apply(op patchOp) error {
 	case yamlv3.MappingNode:
 		if i := findKey(cur, last); i >= 0 {
 			old := cur.Content[i+1]
+			if !inFresh && old.Kind == value.Kind && len(old.Content) == 0 && old.Anchor == "" &&
+				(old.Kind == yamlv3.MappingNode || old.Kind == yamlv3.SequenceNode) {
+				// An empty {} or [] that the patch replaces (the typed pod
+				// omits empty collections): the same as filling it.
+				ed.grow(old, false)
+				for j, c := range value.Content {
+					if old.Kind == yamlv3.SequenceNode || j%2 == 1 {
+						ed.fresh[c] = true
+					}
+				}
+				old.Content = append(old.Content, value.Content...)
+				return nil
+			}
 			if !inFresh && !(isEmptyNull(old) && cur.Style&yamlv3.FlowStyle == 0) {
 				return unsupported("%s replaces a value of the document", op.Path)
 			}

@@ -98,6 +98,10 @@ func TestPreserve(t *testing.T) {
 		want: pod + "  annotations:\n    " + ann + "\nspec:\n  containers:\n  - name: a\n    securityContext:\n      allowPrivilegeEscalation: false # decide later\n      \"privileged\":\n" +
 			"      capabilities:\n        drop:\n        - ALL\n" + podSC,
 	}, {
+		name: "empty collections the patch fills",
+		in:   "kind: Pod\nmetadata: {name: a, annotations: {}}\nspec:\n  containers:\n  - name: a\n    securityContext:\n      capabilities: {drop: []}\n  securityContext: {}\n",
+		want: "kind: Pod\nmetadata: {name: a, annotations: {" + strings.Replace(ann, ": ", ": \"", 1) + "\"}}\nspec:\n  containers:\n  - name: a\n    securityContext:\n      capabilities: {drop: [ALL]}\n      allowPrivilegeEscalation: false\n  securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}\n",
+	}, {
 		name: "CRLF line endings, no newline at the end",
 		in:   strings.ReplaceAll(pod+"spec:\n  containers:\n  - name: a", "\n", "\r\n"),
 		want: strings.ReplaceAll(pod+"  annotations:\n    "+ann+"\nspec:\n  containers:\n  - name: a\n"+ctrSCNon+strings.TrimSuffix(podSC, "\n"), "\n", "\r\n"),
