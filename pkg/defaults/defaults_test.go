@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 )
@@ -127,6 +128,10 @@ func TestRestrictedOracle(t *testing.T) {
 		"init and sidecar": tweak(newPod(ctr("app")), func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(withSC(ctr("proxy"), ro))}
 		}),
+		"seccomp annotation": tweak(newPod(ctr("app")), annotate(corev1.SeccompPodAnnotationKey, "runtime/default")),
+		"container seccomp annotation": tweak(newPod(ctr("app"), ctr("metrics")),
+			annotate(corev1.SeccompContainerAnnotationKeyPrefix+"app", "localhost/app.json")),
+		"user namespace":          tweak(newPod(ctr("app")), func(p *corev1.Pod) { p.Spec.HostUsers = ptr(false) }),
 		"container-level seccomp": newPod(withSC(ctr("app"), &corev1.SecurityContext{SeccompProfile: runtimeDefault()})),
 	}
 	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
@@ -208,5 +213,57 @@ func TestApplyOptions(t *testing.T) {
 	}
 	if (Options{}).Enabled("no-such-rule") {
 		t.Error("Enabled reports an unknown rule ID as on")
+	}
+}
+
+// TestDefaultedAnnotationNeverExceedsLimit: the record of what was done must
+// not push a valid pod's annotations over the API server's total size limit.
+func TestDefaultedAnnotationNeverExceedsLimit(t *testing.T) {
+	// fill returns a tweak that adds one annotation making the total size
+	// (keys and values, as the API server counts) exactly limit-room bytes.
+	fill := func(room int) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			used := 0
+			for k, v := range p.Annotations {
+				used += len(k) + len(v)
+			}
+			const key = "example.com/blob"
+			annotate(key, strings.Repeat("x", apivalidation.TotalAnnotationSizeLimitB-room-used-len(key)))(p)
+		}
+	}
+	base := newPod(ctr("app"))
+	fits := len(DefaultedAnnotation) + len(fourRules)
+	cases := []struct {
+		name         string
+		in           *corev1.Pod
+		wantRecorded string
+		wantWarning  bool
+	}{
+		{name: "exactly enough room", in: tweak(base, fill(fits)), wantRecorded: fourRules},
+		{name: "one byte short: left out, warn", in: tweak(base, fill(fits-1)), wantWarning: true},
+		{name: "no room at all: left out, warn", in: tweak(base, fill(0)), wantWarning: true},
+		{name: "an earlier record that cannot grow is kept as it was, warn",
+			in:           tweak(base, func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) }, annotated("run-as-non-root"), fill(0)),
+			wantRecorded: "run-as-non-root", wantWarning: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := apivalidation.ValidateAnnotationsSize(tc.in.Annotations); err != nil {
+				t.Fatalf("fixture is invalid before: %v", err)
+			}
+			out, res := checkPass(t, tc.in, nil)
+			if got := out.Annotations[DefaultedAnnotation]; got != tc.wantRecorded {
+				t.Errorf("%s = %q, want %q", DefaultedAnnotation, got, tc.wantRecorded)
+			}
+			if err := apivalidation.ValidateAnnotationsSize(out.Annotations); err != nil {
+				t.Errorf("after: %v", err)
+			}
+			if got := countContaining(res.Warnings, DefaultedAnnotation+" was not recorded"); got != map[bool]int{true: 1}[tc.wantWarning] {
+				t.Errorf("warnings = %q, want the size warning: %v", res.Warnings, tc.wantWarning)
+			}
+			if !res.Changed() {
+				t.Errorf("the rules' fields must still be set")
+			}
+		})
 	}
 }

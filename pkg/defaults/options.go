@@ -15,6 +15,10 @@ type Options struct {
 	// pod (or some of its rules or containers) out, so the defaults are
 	// guaranteed; a warning says that an opt-out was ignored.
 	IgnorePodOptOut bool
+	// Facts are what the caller learned about this pod outside its manifest
+	// (for example from its images); unlike the fields above they belong to
+	// one pod, so set them on a copy of the shared Options.
+	Facts Facts
 }
 
 // Enabled reports whether the rule with the given ID runs under o. Unknown

@@ -257,7 +257,7 @@ func TestWarningsNameDocumentAndObject(t *testing.T) {
 	want := defaults.Apply(pod, defaults.Options{}).Warnings
 	got := res.Warnings()
 	if len(want) == 0 {
-		t.Fatal("defaults.Apply gives no warning for a container with runAsUser: 0; the SPEC says it warns")
+		t.Fatal("defaults.Apply gives no warning for a container with runAsUser: 0; docs/reference.md says it warns")
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Warnings() = %q, want one line per rule warning %q", got, want)

@@ -13,7 +13,7 @@ import (
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
 
@@ -58,7 +58,7 @@ func reviewCases() []reviewCase {
 // generated ECDSA or RSA certificate, applies each returned patch to the raw
 // object and compares the result with what the rules do to a copy.
 func TestMutateOverTLS(t *testing.T) {
-	for _, kt := range []selfsigned.KeyType{selfsigned.ECDSA, selfsigned.RSA} {
+	for _, kt := range []pki.KeyType{pki.ECDSA, pki.RSA} {
 		t.Run(string(kt), func(t *testing.T) {
 			ts := start(t, setup{keyType: kt})
 			c := ts.client(true)
