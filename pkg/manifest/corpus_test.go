@@ -28,7 +28,7 @@ const insecureMarker = "test.secure-defaults.dev/insecure"
 // Pods in the corpus, by how the PSA oracle treats them. Update these when
 // adding fixtures: they keep the oracle from silently checking nothing.
 const (
-	wantRestrictedPods = 23 // must pass "restricted" after mutation
+	wantRestrictedPods = 25 // must pass "restricted" after mutation
 	wantInsecurePods   = 9  // marked; must still fail "restricted" (the marker is true)
 	wantOptedOutPods   = 1  // must come out unchanged
 )

@@ -23,6 +23,18 @@ func FuzzMutate(f *testing.F) {
 	}
 	f.Add([]byte("kind: Pod\nspec:\n  containers: [{name: a, securityContext: {readOnlyRootFilesystem: true}}]\n"))
 	f.Add([]byte(`{"kind":"List","items":[{"kind":"Pod","metadata":null,"spec":{"containers":[{"name":"a"}]}}]}`))
+	// Shapes kubectl reads: merge keys with an override, flow documents that
+	// are not JSON, JSON then YAML, duplicate keys, custom kinds ending in List.
+	for _, s := range []string{
+		"base: &b {name: a, image: x}\n---\nkind: Pod\nspec:\n  containers:\n  - <<: *b\n    image: y\n",
+		"{kind: Pod, spec: {containers: [{name: a}]}}\n",
+		"{\"kind\": \"Pod\", \"spec\": {\"containers\": []}}\n---\nkind: Pod\nspec: {containers: [{name: a}]}\n",
+		`{"kind":"Pod","spec":{"securityContext":{"runAsNonRoot":false,"runAsNonRoot":true},"containers":[]}}`,
+		"apiVersion: example.com/v1\nkind: AllowList\nitems: [a, 1]\n",
+		"kind: Thing\nn: [1.0, 123456789012345678901234567890]\n",
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		docs, err := Read(bytes.NewReader(in), "fuzz")
 		if err != nil {
