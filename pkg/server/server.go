@@ -26,6 +26,14 @@ type Reviewer interface {
 	Review(ctx context.Context, body []byte) ([]byte, error)
 }
 
+// Auditor is a Reviewer that also answers reviews for namespaces in audit
+// mode. When the server's Reviewer is one, the server takes POST /audit too,
+// with the same request checks as POST /mutate.
+type Auditor interface {
+	Reviewer
+	Audit(ctx context.Context, body []byte) ([]byte, error)
+}
+
 // Metrics records what the server refuses and serves the /metrics page.
 type Metrics interface {
 	metrics.Recorder
@@ -237,6 +245,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) webhookMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mutate", s.handleMutate)
+	if _, ok := s.reviewer.(Auditor); ok {
+		mux.HandleFunc("POST /audit", s.handleMutate)
+	}
 	return mux
 }
 
@@ -262,7 +273,7 @@ func (s *Server) metricsMux() http.Handler {
 }
 
 // handleMutate checks the request, reads the body within the limit, and
-// hands it to the Reviewer.
+// hands it to the Reviewer (its Audit method for POST /audit).
 func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 	wrote := false
 	defer func() {
@@ -316,11 +327,15 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	review := s.reviewer.Review
+	if a, ok := s.reviewer.(Auditor); ok && r.URL.Path == "/audit" {
+		review = a.Audit
+	}
 	if err := s.slots.acquire(ctx); err != nil {
 		s.busy(w, r, "too many reviews in flight")
 		return
 	}
-	out, err := s.reviewer.Review(ctx, body)
+	out, err := review(ctx, body)
 	s.slots.release()
 	if err != nil {
 		s.refuse(w, r, http.StatusBadRequest, err.Error())
