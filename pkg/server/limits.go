@@ -19,9 +19,10 @@ var errBusy = errors.New("busy")
 // client that announces a large body and sends it slowly holds only what it
 // has sent.
 //
-// Bodies larger than smallBody may only use the budget up to limit-reserve:
-// the reserve is kept for reviews of normal size, so a burst of large
-// reviews cannot starve them.
+// Bodies larger than smallBody, or declared so, may only use the budget up
+// to limit-reserve: the reserve is kept for reviews of normal size, so a
+// burst of large reviews cannot starve them. (A declared length only ever
+// restricts a body, never sizes a buffer.)
 type byteBudget struct {
 	used                      atomic.Int64
 	limit, reserve, smallBody int64
@@ -49,9 +50,10 @@ func (b *byteBudget) give(n int64) { b.used.Add(-n) }
 
 // readBody reads r (at most limit bytes, else *tooLargeError) into a buffer
 // that grows with the bytes actually received, charging each chunk to
-// budget. The caller gives back the returned charge once done with the body,
-// also on error.
-func readBody(r io.Reader, limit int64, budget *byteBudget) (body []byte, charged int64, err error) {
+// budget. declared is the Content-Length (-1 if unknown): it only decides
+// whether the body may use the reserve. The caller gives back the returned
+// charge once done with the body, also on error.
+func readBody(r io.Reader, declared, limit int64, budget *byteBudget) (body []byte, charged int64, err error) {
 	const chunk = 32 << 10
 	var buf []byte
 	for {
@@ -61,7 +63,11 @@ func readBody(r io.Reader, limit int64, budget *byteBudget) (body []byte, charge
 			if want <= int64(cap(buf)) {
 				return buf, charged, &tooLargeError{limit}
 			}
-			if !budget.take(want-int64(cap(buf)), charged) {
+			size := charged
+			if declared > budget.smallBody {
+				size = declared
+			}
+			if !budget.take(want-int64(cap(buf)), size) {
 				return buf, charged, errBusy
 			}
 			charged += want - int64(cap(buf))

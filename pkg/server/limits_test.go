@@ -76,17 +76,17 @@ func (g *largeHeld) Review(ctx context.Context, body []byte) ([]byte, error) {
 	return g.inner.Review(ctx, body)
 }
 
-// TestParallelLargeBodies: while large reviews are held in flight, more
-// large ones are answered 429, within the bytes in flight; reviews of
-// normal size still get 200 from the reserve; once the held ones finish,
-// large ones are taken again.
+// TestParallelLargeBodies: while two large reviews are held in flight, more
+// large ones are answered 429 (by the large-review slots or the bytes in
+// flight, whichever they reach first); reviews of normal size still get 200;
+// once the held ones finish, large ones are taken again.
 func TestParallelLargeBodies(t *testing.T) {
 	g := &largeHeld{inner: admission.NewHandler(nil, nil), entered: make(chan struct{}, 64), release: make(chan struct{})}
 	ts := start(t, setup{reviewer: g})
 	large := append(goodReview(), bytes.Repeat([]byte(" "), 4<<20-64<<10)...) // valid JSON: trailing space
 
-	// (24 MiB - 8 MiB reserved) / 4 MiB: four are taken...
-	const taken, n = 4, 12
+	// Two large reviews are processed at once...
+	const taken, n = 2, 12
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
 	send := func() {
@@ -111,7 +111,7 @@ func TestParallelLargeBodies(t *testing.T) {
 	}
 	for range n - taken {
 		if s := <-statuses; s != http.StatusTooManyRequests {
-			t.Fatalf("a large review beyond the bytes in flight got %d, want 429", s)
+			t.Fatalf("a large review beyond the bounds got %d, want 429", s)
 		}
 	}
 	if got := ts.BytesInFlight(); got > server.DefaultMaxBytesInFlight {
@@ -239,4 +239,22 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestLargeDeclaredBodiesLeaveTheReserve: bodies declared large may not use
+// the bytes kept for reviews of normal size, even while what they have sent
+// so far is small, so 26 such bodies of 900 KiB each (more than the whole
+// budget) still leave room for a normal review.
+func TestLargeDeclaredBodiesLeaveTheReserve(t *testing.T) {
+	ts := start(t, setup{})
+	for range 26 {
+		slowBody(t, ts, server.DefaultMaxRequestBytes, 900<<10)
+	}
+	waitFor(t, "the large bodies to fill the bytes in flight", func() bool {
+		return ts.BytesInFlight() >= server.DefaultMaxBytesInFlight-8<<20-1<<20
+	})
+	r, err := post(ts.client(false), ts.url(), "application/json", goodReview())
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("normal review while large bodies hold the bytes in flight: %v, status %d %s", err, r.status, r.body)
+	}
 }

@@ -34,6 +34,12 @@ const (
 	// them.
 	reservedBytes  = 8 << 20
 	smallBodyBytes = 1 << 20
+	// At most maxLargeInFlight reviews of bodies over largeBodyBytes are
+	// processed at once: a pod's typed form takes many times its JSON
+	// (10,000 containers in 840 KiB decode to about 20 MiB), and a normal
+	// pod's review is a few KiB.
+	largeBodyBytes   = 256 << 10
+	maxLargeInFlight = 2
 )
 
 // Options configures the server. Create it with NewOptions for the defaults.

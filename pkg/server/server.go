@@ -69,6 +69,7 @@ type Server struct {
 	tlsConf  *tls.Config
 	bytes    *byteBudget
 	slots    reviewSlots
+	large    reviewSlots // held as well by reviews of bodies over largeBodyBytes
 
 	serving      atomic.Bool
 	started      chan struct{}
@@ -98,6 +99,7 @@ func New(o Options, r Reviewer, m Metrics, log *slog.Logger) (*Server, error) {
 		certs:    certwatch.New(o.CertFile, o.KeyFile, o.CertPollInterval, log),
 		bytes:    &byteBudget{limit: o.MaxBytesInFlight, reserve: reservedBytes, smallBody: smallBodyBytes},
 		slots:    make(reviewSlots, o.MaxReviewsInFlight),
+		large:    make(reviewSlots, maxLargeInFlight),
 		started:  make(chan struct{}),
 	}
 	s.certs.SetObserver(m)
@@ -297,7 +299,7 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 	}
 	// The buffer grows with the bytes that arrive, never with the declared
 	// length, and every byte is charged to the bytes in flight.
-	body, charged, err := readBody(http.MaxBytesReader(w, r.Body, limit), limit, s.bytes)
+	body, charged, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit, s.bytes)
 	defer s.bytes.give(charged)
 	if err != nil {
 		_, maxBytes := errors.AsType[*http.MaxBytesError](err)
@@ -330,6 +332,14 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 	review := s.reviewer.Review
 	if a, ok := s.reviewer.(Auditor); ok && r.URL.Path == "/audit" {
 		review = a.Audit
+	}
+	if int64(len(body)) > largeBodyBytes {
+		// Decoding a large pod costs many times its size in memory.
+		if err := s.large.acquire(ctx); err != nil {
+			s.busy(w, r, "too many large reviews in flight")
+			return
+		}
+		defer s.large.release()
 	}
 	if err := s.slots.acquire(ctx); err != nil {
 		s.busy(w, r, "too many reviews in flight")
