@@ -48,7 +48,8 @@ const deployFieldManager = "secure-defaults-e2e-deploy"
 // its own way, `kubectl apply -k` too).
 var deployKinds = []string{
 	"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-	"PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+	"ConfigMap", "PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
 }
 
 // TestDeployManifestsApply applies the rendered kustomize base and Helm chart
