@@ -160,7 +160,7 @@ func runMutate(_ context.Context, args []string, s IO) int {
 
 	var files []mutatedFile
 	for _, name := range o.Files {
-		f, err := mutateSource(name, s.In, o.Output, s.Err)
+		f, err := mutateSource(o, name, s.In, s.Err)
 		if err != nil {
 			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
 			return 1
@@ -217,9 +217,9 @@ func runMutate(_ context.Context, args []string, s IO) int {
 }
 
 // mutateSource reads and mutates every document of one file, or of stdin
-// for "-", and renders it in the output format. Warnings and notes go to
-// warn.
-func mutateSource(name string, stdin io.Reader, output string, warn io.Writer) (mutatedFile, error) {
+// for "-", and renders it in the output format of o. Warnings and notes go
+// to warn.
+func mutateSource(o *mutateOptions, name string, stdin io.Reader, warn io.Writer) (mutatedFile, error) {
 	r, source := stdin, "<stdin>"
 	if name != "-" {
 		f, err := os.Open(name)
@@ -251,7 +251,7 @@ func mutateSource(name string, stdin io.Reader, output string, warn io.Writer) (
 		patches = append(patches, res.Patch)
 	}
 	out := mutatedFile{name: name, in: file.Data}
-	switch output {
+	switch o.Output {
 	case outputPatch:
 		out.out, err = manifest.WritePatches(patches)
 	case outputNormalized:
