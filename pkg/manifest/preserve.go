@@ -3,7 +3,6 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -40,14 +39,14 @@ func (f *File) Preserve(results []Result) (out []byte, notes []string, err error
 		}
 		text, err := editDocument(f.Data[d.start:d.end], d, r)
 		if err != nil {
-			var unsupported *unsupportedError
-			if !errors.As(err, &unsupported) {
-				return nil, nil, d.fail(err)
-			}
+			// Whatever kept the additions out of the text (an anchor, or
+			// a structure the YAML 1.2 parser sees otherwise than kubectl's
+			// YAML 1.1 reader), the normalised document is always right.
+			edit := err
 			if text, err = normalised(f.Data[d.start:d.end], d, r); err != nil {
 				return nil, nil, d.fail(err)
 			}
-			notes = append(notes, fmt.Sprintf("%s: document %d (line %d): written normalised, without its comments and layout: %v", d.Source, d.Index, d.Line, unsupported))
+			notes = append(notes, fmt.Sprintf("%s: document %d (line %d): written normalised, without its comments and layout: %v", d.Source, d.Index, d.Line, edit))
 		}
 		buf.Write(f.Data[prev:d.start])
 		buf.Write(text)
@@ -57,14 +56,10 @@ func (f *File) Preserve(results []Result) (out []byte, notes []string, err error
 	return buf.Bytes(), notes, nil
 }
 
-// unsupportedError says why a document's additions cannot be written into
-// its text; the document is then written normalised.
-type unsupportedError struct{ reason string }
-
-func (e *unsupportedError) Error() string { return e.reason }
-
+// unsupported says why a document's additions cannot be written into its
+// text; the document is then written normalised.
 func unsupported(format string, a ...any) error {
-	return &unsupportedError{reason: fmt.Sprintf(format, a...)}
+	return fmt.Errorf(format, a...)
 }
 
 // normalised renders the mutated document as the normalised writer does, in
@@ -95,7 +90,7 @@ type patchOp struct {
 }
 
 // editDocument returns the text of a document with its result's patch
-// written into it. An *unsupportedError means the text cannot hold the
+// written into it, or an error that says why the text cannot hold the
 // additions safely.
 func editDocument(text []byte, d Document, r Result) ([]byte, error) {
 	var ops []patchOp
