@@ -845,8 +845,7 @@ func (ed *editor) flowInsertion(n *yamlv3.Node) (insertion, error) {
 		if n.Kind == yamlv3.MappingNode {
 			b.WriteString(scalarText(n.Content[i], true, ed.isJSON))
 			b.WriteString(colon)
-			i1 := n.Content[i+1]
-			b.WriteString(ed.flowText(i1, prefix, unit, multi && ed.isJSON))
+			b.WriteString(ed.flowText(n.Content[i+1], prefix, unit, multi && ed.isJSON))
 		} else {
 			b.WriteString(ed.flowText(n.Content[i], prefix, unit, multi && ed.isJSON))
 		}
