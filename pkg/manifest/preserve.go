@@ -273,28 +273,31 @@ func (ed *editor) index(n *yamlv3.Node, next, depth int) {
 	}
 }
 
-// detectStyle finds how the document indents a block mapping under its key,
-// and a block list under its key (some write "- " under the key's first
-// letter, some indent it).
+// detectStyle finds how the text under root indents a block mapping under
+// its key, and a block list under its key (some write "- " under the key's
+// first letter, some indent it), and sets what it finds: first the whole
+// document's style, then, before writing into a collection, the style of
+// that collection's own text where it shows one (files mix styles).
 func (ed *editor) detectStyle(root *yamlv3.Node) {
 	foundMap, foundSeq := false, false
 	var walk func(n *yamlv3.Node)
 	walk = func(n *yamlv3.Node) {
-		if foundMap && foundSeq {
+		if (foundMap && foundSeq) || ed.fresh[n] {
 			return
 		}
 		for i := 0; n.Kind == yamlv3.MappingNode && i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if v.Style&yamlv3.FlowStyle == 0 && len(v.Content) > 0 && v.Line > k.Line {
-				switch v.Kind {
-				case yamlv3.MappingNode:
-					if d := v.Content[0].Column - k.Column; !foundMap && d > 0 {
-						ed.step, foundMap = d, true
-					}
-				case yamlv3.SequenceNode:
-					if d := v.Column - k.Column; !foundSeq && d >= 0 {
-						ed.seqOffset, foundSeq = d, true
-					}
+			if ed.fresh[v] || v.Style&yamlv3.FlowStyle != 0 || len(v.Content) == 0 || v.Line <= k.Line {
+				continue
+			}
+			switch v.Kind {
+			case yamlv3.MappingNode:
+				if d := v.Content[0].Column - k.Column; !foundMap && d > 0 {
+					ed.step, foundMap = d, true
+				}
+			case yamlv3.SequenceNode:
+				if d := v.Column - k.Column; !foundSeq && d >= 0 {
+					ed.seqOffset, foundSeq = d, true
 				}
 			}
 		}
@@ -641,6 +644,9 @@ func (ed *editor) blockInsertion(n *yamlv3.Node) (insertion, error) {
 		}
 		end = l
 	}
+	step, seqOffset := ed.step, ed.seqOffset
+	defer func() { ed.step, ed.seqOffset = step, seqOffset }()
+	ed.detectStyle(n)
 	var b strings.Builder
 	if n.Kind == yamlv3.MappingNode {
 		ed.blockPairs(&b, n.Content[orig:], indent)
