@@ -210,6 +210,7 @@ func Pod(data []byte) (*corev1.Pod, int) {
 		}
 		pod.Annotations[k] = v
 	}
+	slack := -1
 	for i, n := 0, s.pick(3); i < n; i++ {
 		switch s.pick(6) {
 		case 1:
@@ -221,16 +222,18 @@ func Pod(data []byte) (*corev1.Pod, int) {
 		case 4:
 			annotate(corev1.SeccompContainerAnnotationKeyPrefix+names[s.pick(len(names))], seccompNotes[s.pick(len(seccompNotes))])
 		case 5:
-			// Annotations within a few bytes of the API server's limit.
-			const key = "example.com/blob"
-			used := 0
-			for k, v := range pod.Annotations {
-				if k != key {
-					used += len(k) + len(v)
-				}
-			}
-			annotate(key, strings.Repeat("x", annotationLimit-used-len(key)-s.pick(160)))
+			slack = s.pick(160)
 		}
+	}
+	if slack >= 0 {
+		// Annotations within a few bytes of the API server's limit, added
+		// last so that nothing pushes them over it.
+		const key = "example.com/blob"
+		used := 0
+		for k, v := range pod.Annotations {
+			used += len(k) + len(v)
+		}
+		annotate(key, strings.Repeat("x", annotationLimit-used-len(key)-slack))
 	}
 	running := -1
 	if s.pick(3) == 1 {
