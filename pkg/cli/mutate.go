@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/secure-defaults/secure-defaults/pkg/config"
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
 
@@ -17,7 +19,7 @@ type fileList []string
 func (f *fileList) String() string     { return fmt.Sprint(*f) }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
-const mutateUsage = `Usage: secure-defaults mutate [-f FILE]... [--output yaml|patch]
+const mutateUsage = `Usage: secure-defaults mutate [-f FILE]... [--output yaml|patch] [--config FILE]
 
 Applies the secure defaults to the pods in Kubernetes manifests, as the webhook
 would: Pods and the pod templates of Deployments, ReplicaSets, StatefulSets,
@@ -47,6 +49,7 @@ func runMutate(_ context.Context, args []string, s IO) int {
 	fs.Var(&files, "filename", "same as -f")
 	output := fs.String("output", "yaml", "output format: yaml (the mutated documents) or patch (one JSON patch per document and line)")
 	fs.StringVar(output, "o", "yaml", "same as --output")
+	configFile := fs.String("config", "", "configuration `FILE` (kind: Configuration), as given to serve --config: which rules run and with what settings")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), mutateUsage)
 		fs.PrintDefaults()
@@ -76,9 +79,19 @@ func runMutate(_ context.Context, args []string, s IO) int {
 		return 2
 	}
 
+	opts := defaults.Options{}
+	if *configFile != "" {
+		c, err := config.Load(*configFile)
+		if err != nil {
+			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
+			return 2
+		}
+		opts = c.Options()
+	}
+
 	var objects, patches [][]byte
 	for _, f := range files {
-		results, err := mutateSource(f, s.In)
+		results, err := mutateSource(f, s.In, opts)
 		if err != nil {
 			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
 			return 1
@@ -113,7 +126,7 @@ func runMutate(_ context.Context, args []string, s IO) int {
 
 // mutateSource reads and mutates every document of one file, or of stdin
 // for "-".
-func mutateSource(name string, stdin io.Reader) ([]manifest.Result, error) {
+func mutateSource(name string, stdin io.Reader, opts defaults.Options) ([]manifest.Result, error) {
 	r, source := stdin, "<stdin>"
 	if name != "-" {
 		f, err := os.Open(name)
@@ -132,7 +145,7 @@ func mutateSource(name string, stdin io.Reader) ([]manifest.Result, error) {
 	}
 	results := make([]manifest.Result, 0, len(docs))
 	for _, d := range docs {
-		res, err := manifest.Mutate(d)
+		res, err := manifest.Mutate(d, opts)
 		if err != nil {
 			return nil, err
 		}

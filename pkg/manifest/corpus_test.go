@@ -63,7 +63,7 @@ func run(t *testing.T, name string, src []byte) ([]Result, []byte) {
 		objs    [][]byte
 	)
 	for _, d := range docs {
-		r, err := Mutate(d)
+		r, err := Mutate(d, defaults.Options{})
 		if err != nil {
 			t.Fatalf("Mutate: %v", err)
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // FuzzMutate feeds arbitrary manifests through Read and Mutate: bad input
@@ -29,7 +31,7 @@ func FuzzMutate(f *testing.F) {
 			return
 		}
 		for _, d := range docs {
-			res, err := Mutate(d)
+			res, err := Mutate(d, defaults.Options{})
 			if err != nil {
 				continue
 			}
@@ -45,7 +47,7 @@ func FuzzMutate(f *testing.F) {
 			if !sameJSON(t, applied, res.JSON) {
 				t.Fatalf("patch applied to the input is not the output")
 			}
-			again, err := Mutate(Document{Source: "fuzz", Index: 1, JSON: res.JSON})
+			again, err := Mutate(Document{Source: "fuzz", Index: 1, JSON: res.JSON}, defaults.Options{})
 			if err != nil {
 				t.Fatalf("second pass over %s: %v", res.JSON, err)
 			}
