@@ -204,6 +204,11 @@ func Pod(data []byte) (*corev1.Pod, int) {
 	case 5:
 		pod.Spec.HostUsers = ptr(false)
 	}
+	if pod.Spec.OS != nil && s.pick(4) != 3 {
+		// Most Windows pods leave out the fields the API server rejects
+		// on Windows, so they are valid and test something.
+		stripLinuxOnly(pod)
+	}
 	annotate := func(k, v string) {
 		if pod.Annotations == nil {
 			pod.Annotations = map[string]string{}
@@ -247,4 +252,33 @@ func podSC(p *corev1.Pod) *corev1.PodSecurityContext {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{}
 	}
 	return p.Spec.SecurityContext
+}
+
+// stripLinuxOnly removes the fields the API server rejects in a pod with
+// spec.os.name: windows.
+func stripLinuxOnly(pod *corev1.Pod) {
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		sc.RunAsUser, sc.SeccompProfile = nil, nil
+	}
+	for _, sc := range securityContexts(pod) {
+		sc.RunAsUser, sc.SeccompProfile, sc.Capabilities = nil, nil, nil
+		sc.Privileged, sc.AllowPrivilegeEscalation, sc.ReadOnlyRootFilesystem = nil, nil, nil
+	}
+}
+
+func securityContexts(pod *corev1.Pod) []*corev1.SecurityContext {
+	var out []*corev1.SecurityContext
+	for _, l := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range l {
+			if l[i].SecurityContext != nil {
+				out = append(out, l[i].SecurityContext)
+			}
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if sc := pod.Spec.EphemeralContainers[i].SecurityContext; sc != nil {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
