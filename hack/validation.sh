@@ -17,8 +17,9 @@ test -z "$(gofmt -l .)" || { echo "gofmt needed in hack/validation:"; gofmt -l .
 export GOWORK=off
 # The module builds the main module from this checkout, so a dependency the
 # main module gains must be recorded here too.
-if ! go list -test -deps ./... >/dev/null 2>&1; then
-	echo "hack/validation/go.mod is behind the main module's: run (cd hack/validation && GOWORK=off go mod tidy)" >&2
+if ! out=$(go list -test -deps ./... 2>&1 >/dev/null); then
+	echo "$out" >&2
+	echo "if hack/validation/go.mod is behind the main module's: run (cd hack/validation && GOWORK=off go mod tidy)" >&2
 	exit 1
 fi
 go vet ./...
