@@ -115,4 +115,3 @@ func TestRenderRejectsUnknownFormat(t *testing.T) {
 		t.Error("Render accepted output format yaml")
 	}
 }
-
