@@ -11,28 +11,23 @@ import (
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
-// ApplyFunc runs the rules on a pod in place, as the webhook does.
-type ApplyFunc func(*corev1.Pod) defaults.Result
-
 // Evaluator runs the rules and Pod Security "restricted" on pods.
 type Evaluator struct {
-	apply ApplyFunc
+	rules defaults.Options
 	psa   policy.Evaluator
 	level psaapi.LevelVersion
 }
 
-// NewEvaluator returns an Evaluator that runs apply (defaults.Apply when nil)
-// and the latest version of Pod Security "restricted".
-func NewEvaluator(apply ApplyFunc) (*Evaluator, error) {
-	if apply == nil {
-		apply = defaults.Apply
-	}
+// NewEvaluator returns an Evaluator that runs the rules with rules (the
+// zero value: the shipped defaults, as the webhook without a configuration
+// file) and the latest version of Pod Security "restricted".
+func NewEvaluator(rules defaults.Options) (*Evaluator, error) {
 	psa, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
 	if err != nil {
 		return nil, fmt.Errorf("pod security checks: %w", err)
 	}
 	return &Evaluator{
-		apply: apply,
+		rules: rules,
 		psa:   psa,
 		level: psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
 	}, nil
@@ -43,7 +38,7 @@ func NewEvaluator(apply ApplyFunc) (*Evaluator, error) {
 // identity, and never changes pod.
 func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
 	after := pod.DeepCopy()
-	res := e.apply(after)
+	res := defaults.Apply(after, e.rules)
 	before := e.violations(pod)
 	stillFails := e.violations(after)
 	return Workload{
@@ -54,7 +49,7 @@ func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
 			After:      len(stillFails) == 0,
 			StillFails: stillFails,
 		},
-		NeedsRoot: rootContainers(defaults.NeedsRoot(pod)),
+		NeedsRoot: rootContainers(defaults.NeedsRoot(pod, e.rules.Facts)),
 		Start:     startVerdict(pod, after),
 		Warnings:  nonNil(res.Warnings),
 	}

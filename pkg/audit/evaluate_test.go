@@ -38,7 +38,7 @@ func hardenedSC() *corev1.SecurityContext {
 const allButTmp = "drop-all-capabilities,no-privilege-escalation,run-as-non-root,seccomp-runtime-default"
 
 func TestEvaluate(t *testing.T) {
-	ev, err := NewEvaluator(nil)
+	ev, err := NewEvaluator(defaults.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestEvaluate(t *testing.T) {
 			pod: tweak(basePod(), func(p *corev1.Pod) {
 				p.Spec.InitContainers = []corev1.Container{{Name: "chown", Image: "busybox", SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](0)}}}
 			}),
-			rules: allButTmp, stillFails: []string{"runAsNonRoot != true", "runAsUser=0"},
+			rules: allButTmp, stillFails: []string{"unrestricted capabilities", "runAsNonRoot != true", "runAsUser=0"},
 			root:  []RootContainer{{Container: "chown", Type: "initContainers", Reason: "runAsUser: 0"}},
 			start: StartUnknown, startMentions: `container "app"`, warningMention: `"chown" runs as root`,
 		},
@@ -200,7 +200,7 @@ func TestStartVerdictWouldNotStart(t *testing.T) {
 // BenchmarkEvaluate is the CPU cost of one workload: the rules on a copy and
 // Pod Security twice.
 func BenchmarkEvaluate(b *testing.B) {
-	ev, err := NewEvaluator(nil)
+	ev, err := NewEvaluator(defaults.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

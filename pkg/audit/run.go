@@ -34,8 +34,9 @@ type Options struct {
 	Selector string
 	// PageSize is the limit of each list request (DefaultPageSize when 0).
 	PageSize int64
-	// Apply runs the rules (defaults.Apply when nil).
-	Apply ApplyFunc
+	// Rules are the options the rules run with, as the webhook's
+	// configuration gives them; the zero value is the shipped defaults.
+	Rules defaults.Options
 	// Progress, when set, is called after every page.
 	Progress func(Progress)
 }
@@ -55,7 +56,7 @@ func Run(ctx context.Context, client dynamic.Interface, opts Options) (*Report, 
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	ev, err := NewEvaluator(opts.Apply)
+	ev, err := NewEvaluator(opts.Rules)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-func TestNeedsRoot(t *testing.T) {
+func TestNeedsRootLists(t *testing.T) {
 	base := &corev1.Pod{Spec: corev1.PodSpec{
 		InitContainers: []corev1.Container{{Name: "init"}},
 		Containers:     []corev1.Container{{Name: "app"}, {Name: "side"}},
@@ -18,9 +18,10 @@ func TestNeedsRoot(t *testing.T) {
 		return p
 	}
 	cases := []struct {
-		name string
-		pod  *corev1.Pod
-		want []RootContainer
+		name  string
+		pod   *corev1.Pod
+		facts Facts
+		want  []RootContainer
 	}{
 		{name: "unset: nobody needs root", pod: base},
 		{
@@ -71,7 +72,15 @@ func TestNeedsRoot(t *testing.T) {
 					SecurityContext: &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"ALL"}}},
 				}}}
 			}),
-			want: []RootContainer{{Kind: "ephemeralContainers", Name: "debug", Reason: "it adds CAP_SYS_ADMIN"}},
+			want: []RootContainer{{Kind: "ephemeralContainers", Name: "debug", Reason: "it adds ALL capabilities"}},
+		},
+		{
+			name: "a fact: the image runs as root; a manifest's non-zero UID wins over it",
+			pod: tweak(func(p *corev1.Pod) {
+				p.Spec.Containers[1].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr[int64](1000)}
+			}),
+			facts: Facts{NeedsRoot: map[string]string{"app": `its image runs as user "root"`, "side": "its image runs as root", "gone": "x"}},
+			want:  []RootContainer{{Kind: "containers", Name: "app", Reason: `its image runs as user "root"`}},
 		},
 		{
 			name: "Windows ContainerAdministrator",
@@ -87,7 +96,7 @@ func TestNeedsRoot(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.pod.DeepCopy()
-			got := NeedsRoot(tc.pod)
+			got := NeedsRoot(tc.pod, tc.facts)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("NeedsRoot (-want +got):\n%s", diff)
 			}
