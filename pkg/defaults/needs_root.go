@@ -28,3 +28,8 @@ func NeedsRoot(pod *corev1.Pod, facts Facts) []RootContainer {
 	}
 	return out
 }
+
+// IsWindows reports whether the rules treat pod as a Windows pod:
+// spec.os.name, or a node selector or required node affinity that pins it
+// to Windows nodes. Reports use it to read a pod as the rules do.
+func IsWindows(pod *corev1.Pod) bool { return isWindows(pod) }

@@ -106,3 +106,16 @@ func TestNeedsRootLists(t *testing.T) {
 		})
 	}
 }
+
+func TestIsWindowsExported(t *testing.T) {
+	linux := &corev1.Pod{}
+	byOS := &corev1.Pod{Spec: corev1.PodSpec{OS: &corev1.PodOS{Name: corev1.Windows}}}
+	byAffinity := &corev1.Pod{Spec: corev1.PodSpec{Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"windows"}}},
+		}}},
+	}}}}
+	if IsWindows(linux) || !IsWindows(byOS) || !IsWindows(byAffinity) {
+		t.Errorf("IsWindows: linux %v, spec.os %v, affinity %v; want false, true, true", IsWindows(linux), IsWindows(byOS), IsWindows(byAffinity))
+	}
+}
