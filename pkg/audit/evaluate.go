@@ -75,7 +75,7 @@ func (e *Evaluator) violations(pod *corev1.Pod) []Violation {
 // are not the rules' doing and are not judged.
 func startVerdict(before, after *corev1.Pod) Start {
 	st := Start{Verdict: Starts, Reasons: []string{}}
-	windows := isWindows(after)
+	windows := defaults.IsWindows(after)
 	b, a := containerList(before), containerList(after)
 	for i := range a {
 		if i >= len(b) {
@@ -166,15 +166,6 @@ func effective(podSC *corev1.PodSecurityContext, sc *corev1.SecurityContext) eff
 		}
 	}
 	return e
-}
-
-// isWindows matches the rules' reading of a Windows pod: spec.os.name, or a
-// Windows node selector on pods written before spec.os existed.
-func isWindows(pod *corev1.Pod) bool {
-	if pod.Spec.OS != nil {
-		return strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows))
-	}
-	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows))
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
