@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 
 	"github.com/secure-defaults/secure-defaults/internal/textdiff"
+	"github.com/secure-defaults/secure-defaults/pkg/config"
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
 
@@ -70,6 +72,9 @@ type mutateOptions struct {
 	InPlace bool
 	// Check reports, as a diff, what would change, and fails if anything would.
 	Check bool
+	// Config is the configuration file, as given to serve --config; "" for
+	// the shipped defaults.
+	Config string
 }
 
 func newMutateOptions() *mutateOptions {
@@ -84,6 +89,7 @@ func (o *mutateOptions) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Output, "o", o.Output, "same as --output")
 	fs.BoolVar(&o.InPlace, "in-place", o.InPlace, "write each changed file back to itself, atomically, and print its name")
 	fs.BoolVar(&o.Check, "check", o.Check, "write nothing; print a unified diff of what would change and exit 3 if anything would")
+	fs.StringVar(&o.Config, "config", o.Config, "configuration `FILE` (kind: Configuration), as given to serve --config: which rules run and with what settings")
 }
 
 // Validate reports every invalid flag at once.
@@ -158,9 +164,19 @@ func runMutate(_ context.Context, args []string, s IO) int {
 		o.Files = fileList{"-"}
 	}
 
+	opts := defaults.Options{}
+	if o.Config != "" {
+		c, err := config.Load(o.Config)
+		if err != nil {
+			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
+			return 2
+		}
+		opts = c.Options()
+	}
+
 	var files []mutatedFile
 	for _, name := range o.Files {
-		f, err := mutateSource(o, name, s.In, s.Err)
+		f, err := mutateSource(name, s.In, o.Output, opts, s.Err)
 		if err != nil {
 			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
 			return 1
@@ -217,9 +233,9 @@ func runMutate(_ context.Context, args []string, s IO) int {
 }
 
 // mutateSource reads and mutates every document of one file, or of stdin
-// for "-", and renders it in the output format of o. Warnings and notes go
-// to warn.
-func mutateSource(o *mutateOptions, name string, stdin io.Reader, warn io.Writer) (mutatedFile, error) {
+// for "-", and renders it in the output format. Warnings and notes go to
+// warn.
+func mutateSource(name string, stdin io.Reader, output string, opts defaults.Options, warn io.Writer) (mutatedFile, error) {
 	r, source := stdin, "<stdin>"
 	if name != "-" {
 		f, err := os.Open(name)
@@ -239,7 +255,7 @@ func mutateSource(o *mutateOptions, name string, stdin io.Reader, warn io.Writer
 	results := make([]manifest.Result, 0, len(file.Documents))
 	var objects, patches [][]byte
 	for _, d := range file.Documents {
-		res, err := manifest.Mutate(d)
+		res, err := manifest.Mutate(d, opts)
 		if err != nil {
 			return mutatedFile{}, err
 		}
@@ -251,7 +267,7 @@ func mutateSource(o *mutateOptions, name string, stdin io.Reader, warn io.Writer
 		patches = append(patches, res.Patch)
 	}
 	out := mutatedFile{name: name, in: file.Data}
-	switch o.Output {
+	switch output {
 	case outputPatch:
 		out.out, err = manifest.WritePatches(patches)
 	case outputNormalized:

@@ -68,7 +68,7 @@ func runAll(t *testing.T, name string, src []byte) (results []Result, normalized
 	}
 	var objs [][]byte
 	for _, d := range f.Documents {
-		r, err := Mutate(d)
+		r, err := Mutate(d, defaults.Options{})
 		if err != nil {
 			t.Fatalf("Mutate: %v", err)
 		}

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // FuzzMutate feeds arbitrary manifests through Read and Mutate: bad input
@@ -39,7 +41,7 @@ func FuzzMutate(f *testing.F) {
 			return
 		}
 		for _, d := range docs {
-			res, err := Mutate(d)
+			res, err := Mutate(d, defaults.Options{})
 			if err != nil {
 				continue
 			}
@@ -55,7 +57,7 @@ func FuzzMutate(f *testing.F) {
 			if !sameJSON(t, applied, res.JSON) {
 				t.Fatalf("patch applied to the input is not the output")
 			}
-			again, err := Mutate(Document{Source: "fuzz", Index: 1, JSON: res.JSON})
+			again, err := Mutate(Document{Source: "fuzz", Index: 1, JSON: res.JSON}, defaults.Options{})
 			if err != nil {
 				t.Fatalf("second pass over %s: %v", res.JSON, err)
 			}
@@ -106,7 +108,7 @@ func FuzzPreserve(f *testing.F) {
 		}
 		var results []Result
 		for _, d := range file.Documents {
-			r, err := Mutate(d)
+			r, err := Mutate(d, defaults.Options{})
 			if err != nil {
 				return
 			}
@@ -150,7 +152,7 @@ func FuzzPreserve(f *testing.F) {
 		}
 		var again []Result
 		for _, d := range back.Documents {
-			r, err := Mutate(d)
+			r, err := Mutate(d, defaults.Options{})
 			if err != nil {
 				t.Fatalf("second pass: %v", err)
 			}

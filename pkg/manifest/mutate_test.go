@@ -22,7 +22,7 @@ func mutateYAML(t *testing.T, in string) (Result, error) {
 	if len(docs) != 1 {
 		t.Fatalf("got %d documents, want 1", len(docs))
 	}
-	return Mutate(docs[0])
+	return Mutate(docs[0], defaults.Options{})
 }
 
 const bareContainer = `

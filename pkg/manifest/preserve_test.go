@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // preserve runs the preserving writer over in, checking on the way that the
@@ -18,7 +20,7 @@ func preserve(t *testing.T, in string) (string, []string) {
 	}
 	var results []Result
 	for _, d := range f.Documents {
-		r, err := Mutate(d)
+		r, err := Mutate(d, defaults.Options{})
 		if err != nil {
 			t.Fatalf("Mutate: %v", err)
 		}
