@@ -31,11 +31,9 @@ demo-offline: ## Show what the rules do to examples/deployment.yaml, without a c
 run: ## Run the webhook locally with a throwaway self-signed certificate.
 	$(GO) run ./cmd/secure-defaults serve --self-signed
 
-.PHONY: vet
-vet: ## go vet and gofmt (the main module and the hack/bench module).
-	$(GO) vet ./...
-	cd hack/bench && $(GO) vet ./... && test -z "$$(gofmt -l .)"
-	@out=$$(gofmt -l cmd pkg e2e hack/demo 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+.PHONY: lint
+lint: ## gofmt and go vet over every Go module in the repository (e2e tag included).
+	hack/lint.sh
 
 .PHONY: unit
 unit: ## Unit tests (race detector off: CI has 2 cores).
@@ -46,7 +44,7 @@ fuzz-smoke: ## Run every fuzz target briefly ($(FUZZTIME) each).
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: test
-test: vet unit fuzz-smoke ## vet + all unit tests + a short run of every fuzz target.
+test: lint unit fuzz-smoke ## lint + all unit tests + a short run of every fuzz target.
 
 .PHONY: golden
 golden: ## Regenerate the mutate goldens under pkg/manifest/testdata/golden (review the diff!).
