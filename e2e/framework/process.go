@@ -131,12 +131,6 @@ func (p *Process) waitReady(ctx context.Context, ready func(context.Context) err
 	}
 }
 
-// Name returns the name the process was started with.
-func (p *Process) Name() string { return p.name }
-
-// Pid returns the process ID.
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
 // LogPath returns the file holding the process's stdout and stderr.
 func (p *Process) LogPath() string { return p.logPath }
 
