@@ -20,7 +20,7 @@ import (
 )
 
 // Case tags: every rule must have at least one case with each of these (see
-// TestRegistryInvariants).
+// TestEveryRuleIsTested).
 const (
 	tagUnset     = "unset"
 	tagSet       = "already-set"
