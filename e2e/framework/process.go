@@ -131,6 +131,9 @@ func (p *Process) waitReady(ctx context.Context, ready func(context.Context) err
 	}
 }
 
+// Pid returns the process ID (hack/bench reads its CPU time and memory).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // LogPath returns the file holding the process's stdout and stderr.
 func (p *Process) LogPath() string { return p.logPath }
 
