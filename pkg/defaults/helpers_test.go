@@ -24,7 +24,7 @@ import (
 )
 
 // Case tags: every rule must have at least one case with each of these (see
-// TestRegistryInvariants).
+// TestEveryRuleIsTested).
 const (
 	tagUnset     = "unset"
 	tagSet       = "already-set"

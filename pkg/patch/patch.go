@@ -11,6 +11,8 @@ import (
 
 	"github.com/mattbaird/jsonpatch"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 // Create returns the JSON patch (a JSON array of operations) that turns
@@ -270,7 +272,7 @@ func appendShortcut(ops []jsonpatch.JsonPatchOperation, path string, before, aft
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			add(path+"/"+pointerEscaper.Replace(k), a[k])
+			add(path+"/"+jsonpointer.Escape(k), a[k])
 		}
 		return ops, true
 	}
@@ -332,9 +334,6 @@ func comparePointers(a, b string) int {
 	}
 	return len(as) - len(bs)
 }
-
-// pointerEscaper escapes a map key for a JSON pointer (RFC 6901).
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
 // createFromJSON runs the library, turning its panics into errors.
 func createFromJSON(a, b []byte) (ops []jsonpatch.JsonPatchOperation, err error) {

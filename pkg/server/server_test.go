@@ -10,20 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
-
-func withEphemeral(name string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
-			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1"},
-		})
-	}
-}
 
 // reviewCase is one well-formed review and what the rules make of it.
 type reviewCase struct {
@@ -36,9 +28,9 @@ type reviewCase struct {
 }
 
 func reviewCases() []reviewCase {
-	running := at.Hardened(at.Pod(withEphemeral("debug-1")))
+	running := at.Hardened(at.Pod(at.WithEphemeral("debug-1")))
 	debugged := running.DeepCopy()
-	withEphemeral("debug-2")(debugged)
+	at.WithEphemeral("debug-2")(debugged)
 	return []reviewCase{
 		{"mutated", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}, "mutated", at.Apply},
 		{"unchanged", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))}, "unchanged", at.Apply},
