@@ -45,8 +45,12 @@ unit: ## Unit tests (race detector off: CI has 2 cores).
 fuzz-smoke: ## Run every fuzz target briefly ($(FUZZTIME) each).
 	hack/fuzz.sh $(FUZZTIME)
 
+.PHONY: validation
+validation: ## The API server's own pod validation over every rule fixture, the mutate corpus and generated pods: valid before => valid after.
+	hack/validation.sh
+
 .PHONY: test
-test: vet unit fuzz-smoke ## vet + all unit tests + a short run of every fuzz target.
+test: vet unit fuzz-smoke validation ## vet + all unit tests + a short run of every fuzz target + the API server's validation check.
 
 .PHONY: golden
 golden: ## Regenerate the mutate goldens under pkg/manifest/testdata/golden (review the diff!).
