@@ -182,7 +182,7 @@ func TestMutateCorpus(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for _, doc := range docs {
-			res, err := manifest.Mutate(doc)
+			res, err := manifest.Mutate(doc, defaults.Options{})
 			if err != nil {
 				t.Fatalf("%s: %v", f, err)
 			}

@@ -131,9 +131,6 @@ func Mutate(doc Document, opts defaults.Options) (Result, error) {
 // kindHint is the kind of obj when it carries none (items of a typed list).
 func findPods(obj map[string]any, path []string, kindHint string) ([]target, error) {
 	if itemKind, ok := isList(obj); ok {
-		if obj["kind"] == "List" {
-			itemKind = ""
-		}
 		return findListPods(obj, path, itemKind)
 	}
 	kind, _ := obj["kind"].(string)
