@@ -46,6 +46,20 @@ func Default() *Configuration {
 // Load reads the configuration file at path (at most MaxFileBytes) and
 // returns it decoded, defaulted and validated.
 func Load(path string) (*Configuration, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("configuration file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// readFile reads path, at most MaxFileBytes+1 bytes (Decode reports a file
+// over the limit).
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration file: %w", err)
@@ -55,11 +69,7 @@ func Load(path string) (*Configuration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration file %s: %w", path, err)
 	}
-	c, err := Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("configuration file %s: %w", path, err)
-	}
-	return c, nil
+	return data, nil
 }
 
 // Decode decodes data, YAML or JSON, as a Configuration, fills in the
