@@ -15,8 +15,9 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
+	"github.com/secure-defaults/secure-defaults/internal/testutil"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
 
@@ -50,7 +51,7 @@ func TestSlowBodiesHoldOnlyWhatTheySent(t *testing.T) {
 		slowBody(t, ts, server.DefaultMaxRequestBytes, 1024)
 	}
 	// Every connection has been read into its first buffer.
-	waitFor(t, "the slow bodies to be read", func() bool { return ts.BytesInFlight() >= conns*1024 })
+	testutil.WaitFor(t, "the slow bodies to be read", func() bool { return ts.BytesInFlight() >= conns*1024 })
 	if got, most := ts.BytesInFlight(), int64(conns*64<<10); got > most {
 		t.Errorf("bytes in flight %d with %d slow bodies of 1 KiB, want at most %d: buffers sized from Content-Length", got, conns, most)
 	}
@@ -250,7 +251,7 @@ func TestLargeDeclaredBodiesLeaveTheReserve(t *testing.T) {
 	for range 26 {
 		slowBody(t, ts, server.DefaultMaxRequestBytes, 900<<10)
 	}
-	waitFor(t, "the large bodies to fill the bytes in flight", func() bool {
+	testutil.WaitFor(t, "the large bodies to fill the bytes in flight", func() bool {
 		return ts.BytesInFlight() >= server.DefaultMaxBytesInFlight-8<<20-1<<20
 	})
 	r, err := post(ts.client(false), ts.url(), "application/json", goodReview())
