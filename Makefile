@@ -75,6 +75,10 @@ verify-deploy: ## helm lint/template + kustomize build, and check both rendering
 bench: ## Benchmarks (~3-4 min, not in CI): handler vs floor, TLS load vs a controller-runtime reference, API server latency; see docs/performance.md.
 	hack/bench.sh
 
+.PHONY: stress
+stress: build ## Hostile load on the real binary (slow and large bodies, repeated names, bad certificates): peak RSS and latency; see docs/hardening.md.
+	$(GO) run ./hack/stress -bin $(BIN)
+
 .PHONY: clean
 clean: ## Remove build output.
 	rm -rf bin
