@@ -11,8 +11,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
+	"github.com/secure-defaults/secure-defaults/pkg/admission"
 )
 
 // endsAfter is a context whose deadline passes after a number of Err calls:
