@@ -76,6 +76,7 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 				s = newScope(got, nil, Facts{})
 			}
 			s.opts = tc.opts
+			s.exclude(readOptOuts(got.Annotations, s, tc.opts).containers)
 			changed, warnings := r.apply(got, s)
 			want := tc.want
 			if want == nil {

@@ -35,7 +35,7 @@ func TestSubtreesHoldWhatRulesWrite(t *testing.T) {
 
 func TestSubtrees(t *testing.T) {
 	want := []string{
-		"/metadata/annotations", "/spec/securityContext", "/spec/volumes",
+		"/metadata/annotations", "/spec/securityContext", "/spec/volumes", "/spec/automountServiceAccountToken",
 		"/spec/initContainers/*/securityContext", "/spec/initContainers/*/volumeMounts",
 		"/spec/containers/*/securityContext", "/spec/containers/*/volumeMounts",
 		"/spec/ephemeralContainers/*/securityContext", "/spec/ephemeralContainers/*/volumeMounts",

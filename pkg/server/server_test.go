@@ -146,3 +146,32 @@ func TestTLSMinVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditOverTLS sends a review to POST /audit: the same checks as
+// /mutate, an answer without a patch, with the would-default annotation and
+// warnings; a body that is not a review gets 400 there too.
+func TestAuditOverTLS(t *testing.T) {
+	ts := start(t, setup{})
+	c := ts.client(true)
+	url := strings.TrimSuffix(ts.url(), "/mutate") + "/audit"
+	r, err := post(c, url+"?timeout=10s", "application/json", at.Review(at.Request{UID: "a", Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	resp, err := at.DecodeResponse(r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Allowed || len(resp.Patch) > 0 || resp.AuditAnnotations[admission.AuditAnnotationWouldDefault] == "" || len(resp.Warnings) == 0 {
+		t.Errorf("audit answer: allowed %v, patch %q, annotations %v, warnings %q", resp.Allowed, resp.Patch, resp.AuditAnnotations, resp.Warnings)
+	}
+	if r, err := post(c, url, "application/json", []byte("{}")); err != nil || r.status != http.StatusBadRequest {
+		t.Errorf("not a review on /audit: %v, status %d", err, r.status)
+	}
+	if r, err := post(c, url, "text/plain", []byte("{}")); err != nil || r.status != http.StatusUnsupportedMediaType {
+		t.Errorf("wrong content type on /audit: %v, status %d", err, r.status)
+	}
+}
