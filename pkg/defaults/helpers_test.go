@@ -1,8 +1,13 @@
 package defaults
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -82,12 +87,49 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			if changed != (tc.want != nil) {
 				t.Errorf("rule %s: changed = %v, want %v", r.ID, changed, tc.want != nil)
 			}
+			checkWrites(t, r, tc.in, got)
 			if len(warnings) != tc.wantWarnings {
 				t.Errorf("rule %s: warnings = %q, want %d", r.ID, warnings, tc.wantWarnings)
 			}
 			checkPassWith(t, tc.in, tc.existing, tc.opts)
 		})
 	}
+}
+
+// checkWrites fails for every field the rule changed between in and out
+// that its Writes does not declare, naming the field: pkg/patch snapshots
+// only the declared ones, so an undeclared write would be lost from the patch.
+func checkWrites(t *testing.T, r Rule, in, out *corev1.Pod) {
+	t.Helper()
+	decode := func(p *corev1.Pod) any {
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := jsontree.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	index := regexp.MustCompile(`/[0-9]+(/|$)`)
+	for _, p := range jsontree.Changed(decode(in), decode(out)) {
+		pattern := index.ReplaceAllString(index.ReplaceAllString(p, "/*$1"), "/*$1")
+		if !declares(r.Writes, pattern) {
+			t.Errorf("rule %s changed %s, which its Writes does not declare (%q): add it there, and check that pkg/patch.Subtrees holds it", r.ID, pattern, r.Writes)
+		}
+	}
+}
+
+// declares reports whether the pointer p lies at or below one of writes, or
+// is a parent one of them needed (an object created to hold the field).
+func declares(writes []string, p string) bool {
+	for _, w := range writes {
+		if p == w || strings.HasPrefix(p, w+"/") || strings.HasPrefix(w, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func names(cs []corev1.EphemeralContainer) map[string]bool {
@@ -117,6 +159,7 @@ func checkPassWith(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralCont
 		}
 		return Apply(p, opts)
 	}
+	writeFixture(t, in, existing)
 	out := in.DeepCopy()
 	res := run(out)
 	if !sort.StringsAreSorted(res.Applied) {
@@ -184,6 +227,31 @@ func annotationsNearLimit(in *corev1.Pod) bool {
 		}
 	}
 	return n > apivalidation.TotalAnnotationSizeLimitB
+}
+
+// fixturesOut names the directory where checkPass writes every pod it checks,
+// for the API server's validation in hack/validation (make validation).
+const fixturesOut = "SECURE_DEFAULTS_FIXTURES_OUT"
+
+// writeFixture writes in (and existing, for an ephemeral-container update)
+// into $SECURE_DEFAULTS_FIXTURES_OUT, named by its content, when that is set.
+func writeFixture(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer) {
+	t.Helper()
+	dir := os.Getenv(fixturesOut)
+	if dir == "" {
+		return
+	}
+	raw, err := json.Marshal(struct {
+		Pod      *corev1.Pod                 `json:"pod"`
+		Existing []corev1.EphemeralContainer `json:"existing"`
+	}{in, existing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%x.json", sha256.Sum256(raw))
+	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+		t.Fatalf("writing fixture: %v", err)
+	}
 }
 
 // checkOnlyAdded verifies that every value in before is present and equal in

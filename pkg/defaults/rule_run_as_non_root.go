@@ -31,6 +31,7 @@ import (
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
 	Summary: "runAsNonRoot: true at pod level (per container next to a container that needs root)",
+	Writes:  append([]string{"/spec/securityContext/runAsNonRoot"}, inEveryContainer("securityContext/runAsNonRoot")...),
 	apply:   applyRunAsNonRoot,
 }
 
@@ -46,7 +47,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	rootInScope := false
 	for _, c := range s.all {
 		if isRoot(c) {
-			if !s.ephemeralOnly || s.inScope(c) {
+			if s.podLevel() || s.inScope(c) {
 				rootInScope = true
 				warnings = append(warnings, fmt.Sprintf(
 					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID, or runAsNonRoot yourself, to decide",
@@ -54,7 +55,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 			}
 		}
 	}
-	if !s.ephemeralOnly && !rootInScope {
+	if s.podLevel() && !rootInScope {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}

@@ -38,6 +38,7 @@ import (
 var ruleSeccompRuntimeDefault = Rule{
 	ID:      "seccomp-runtime-default",
 	Summary: "seccompProfile {type: RuntimeDefault} at pod level, or what the deprecated seccomp annotations say; containers with their own profile keep it",
+	Writes:  append([]string{"/spec/securityContext/seccompProfile"}, inEveryContainer("securityContext/seccompProfile")...),
 	apply:   applySeccompRuntimeDefault,
 }
 
@@ -81,7 +82,7 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 				corev1.SeccompPodAnnotationKey, v))
 		}
 	}
-	if !s.ephemeralOnly && len(keepsAnnotation) == 0 {
+	if s.podLevel() && len(keepsAnnotation) == 0 {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}
