@@ -144,11 +144,13 @@ func TestAudit(t *testing.T) {
 				t.Errorf("namespace %s: audited %v, want the top-level objects %v", ns, got, want)
 			}
 		}
-		table, _, code := auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", optedIn+","+plain, "-o", "wide")
-		if code != 0 {
-			t.Fatalf("-o wide: exit %d", code)
+		for _, format := range []string{"table", "wide"} {
+			table, stderr, code := auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", optedIn+","+plain, "-o", format)
+			if code != 0 {
+				t.Fatalf("-o %s: exit %d", format, code)
+			}
+			t.Logf("secure-defaults audit -n %s,%s -o %s:\n%s%s", optedIn, plain, format, table, stderr)
 		}
-		t.Logf("secure-defaults audit -n %s,%s -o wide:\n%s", optedIn, plain, table)
 	})
 	if t.Failed() {
 		t.FailNow()
