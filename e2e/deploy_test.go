@@ -48,7 +48,7 @@ const deployFieldManager = "secure-defaults-e2e-deploy"
 // its own way, `kubectl apply -k` too).
 var deployKinds = []string{
 	"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-	"PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
+	"ConfigMap", "PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
 	// The second ClusterRole: secure-defaults-auditor, for `secure-defaults audit`.
 	"ClusterRole",
 }

@@ -15,5 +15,12 @@ echo "validation: $(find "$fixtures" -name '*.json' | wc -l) rule fixtures"
 cd hack/validation
 test -z "$(gofmt -l .)" || { echo "gofmt needed in hack/validation:"; gofmt -l .; exit 1; }
 export GOWORK=off
+# The module builds the main module from this checkout, so a dependency the
+# main module gains must be recorded here too.
+if ! out=$(go list -test -deps ./... 2>&1 >/dev/null); then
+	echo "$out" >&2
+	echo "if hack/validation/go.mod is behind the main module's: run (cd hack/validation && GOWORK=off go mod tidy)" >&2
+	exit 1
+fi
 go vet ./...
 SECURE_DEFAULTS_FIXTURES="$fixtures" go test -count=1 -v ./...

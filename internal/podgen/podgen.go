@@ -204,12 +204,18 @@ func Pod(data []byte) (*corev1.Pod, int) {
 	case 5:
 		pod.Spec.HostUsers = ptr(false)
 	}
+	if pod.Spec.OS != nil && s.pick(4) != 3 {
+		// Most Windows pods leave out the fields the API server rejects
+		// on Windows, so they are valid and test something.
+		stripLinuxOnly(pod)
+	}
 	annotate := func(k, v string) {
 		if pod.Annotations == nil {
 			pod.Annotations = map[string]string{}
 		}
 		pod.Annotations[k] = v
 	}
+	slack := -1
 	for i, n := 0, s.pick(3); i < n; i++ {
 		switch s.pick(6) {
 		case 1:
@@ -221,16 +227,18 @@ func Pod(data []byte) (*corev1.Pod, int) {
 		case 4:
 			annotate(corev1.SeccompContainerAnnotationKeyPrefix+names[s.pick(len(names))], seccompNotes[s.pick(len(seccompNotes))])
 		case 5:
-			// Annotations within a few bytes of the API server's limit.
-			const key = "example.com/blob"
-			used := 0
-			for k, v := range pod.Annotations {
-				if k != key {
-					used += len(k) + len(v)
-				}
-			}
-			annotate(key, strings.Repeat("x", annotationLimit-used-len(key)-s.pick(160)))
+			slack = s.pick(160)
 		}
+	}
+	if slack >= 0 {
+		// Annotations within a few bytes of the API server's limit, added
+		// last so that nothing pushes them over it.
+		const key = "example.com/blob"
+		used := 0
+		for k, v := range pod.Annotations {
+			used += len(k) + len(v)
+		}
+		annotate(key, strings.Repeat("x", annotationLimit-used-len(key)-slack))
 	}
 	running := -1
 	if s.pick(3) == 1 {
@@ -244,4 +252,33 @@ func podSC(p *corev1.Pod) *corev1.PodSecurityContext {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{}
 	}
 	return p.Spec.SecurityContext
+}
+
+// stripLinuxOnly removes the fields the API server rejects in a pod with
+// spec.os.name: windows.
+func stripLinuxOnly(pod *corev1.Pod) {
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		sc.RunAsUser, sc.SeccompProfile = nil, nil
+	}
+	for _, sc := range securityContexts(pod) {
+		sc.RunAsUser, sc.SeccompProfile, sc.Capabilities = nil, nil, nil
+		sc.Privileged, sc.AllowPrivilegeEscalation, sc.ReadOnlyRootFilesystem = nil, nil, nil
+	}
+}
+
+func securityContexts(pod *corev1.Pod) []*corev1.SecurityContext {
+	var out []*corev1.SecurityContext
+	for _, l := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range l {
+			if l[i].SecurityContext != nil {
+				out = append(out, l[i].SecurityContext)
+			}
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if sc := pod.Spec.EphemeralContainers[i].SecurityContext; sc != nil {
+			out = append(out, sc)
+		}
+	}
+	return out
 }

@@ -302,6 +302,26 @@ func checkValid(t *testing.T, before, pod *corev1.Pod) {
 			}
 		}
 	}
+	// A seccomp field the rules set must say what the deprecated annotation
+	// for the same pod or container says, as the API server compares them.
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.SeccompProfile != nil && (before.Spec.SecurityContext == nil || before.Spec.SecurityContext.SeccompProfile == nil) {
+		if v, ok := pod.Annotations[corev1.SeccompPodAnnotationKey]; ok && !seccompMatches(v, sc.SeccompProfile) {
+			t.Errorf("pod seccompProfile %v set next to the annotation %q", sc.SeccompProfile, v)
+		}
+	}
+	userSetSeccomp := map[string]bool{}
+	for _, c := range allContainers(before) {
+		if sc := c.get(); sc != nil && sc.SeccompProfile != nil {
+			userSetSeccomp[c.name] = true
+		}
+	}
+	for _, c := range allContainers(pod) {
+		if sc := c.get(); sc != nil && sc.SeccompProfile != nil && !userSetSeccomp[c.name] {
+			if v, ok := pod.Annotations[corev1.SeccompContainerAnnotationKeyPrefix+c.name]; ok && !seccompMatches(v, sc.SeccompProfile) {
+				t.Errorf("%s: seccompProfile %v set next to the annotation %q", c.name, sc.SeccompProfile, v)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, v := range pod.Spec.Volumes {
 		if errs := validation.IsDNS1123Label(v.Name); len(errs) > 0 {
@@ -312,6 +332,22 @@ func checkValid(t *testing.T, before, pod *corev1.Pod) {
 		}
 		seen[v.Name] = true
 	}
+}
+
+// seccompMatches is the API server's test of an annotation against a field
+// (validateSeccompAnnotationsAndFieldsMatch), written out independently of
+// the rule's own translation.
+func seccompMatches(annotation string, f *corev1.SeccompProfile) bool {
+	switch f.Type {
+	case corev1.SeccompProfileTypeUnconfined:
+		return annotation == "unconfined"
+	case corev1.SeccompProfileTypeRuntimeDefault:
+		return annotation == "runtime/default" || annotation == "docker/default"
+	case corev1.SeccompProfileTypeLocalhost:
+		return strings.HasPrefix(annotation, "localhost/") && f.LocalhostProfile != nil &&
+			strings.TrimPrefix(annotation, "localhost/") == *f.LocalhostProfile
+	}
+	return true
 }
 
 // Fixture helpers.
