@@ -25,10 +25,11 @@ type Edit struct {
 	Line string
 }
 
-// maxWork bounds the work of the comparison: beyond it, the differing middle
-// of the texts is reported as deleted and inserted whole, a correct if
-// longer script.
-const maxWork = 1 << 24
+// maxWork bounds the work and memory of the comparison (the saved search
+// frontiers hold this many ints at most): beyond it, the differing middle of
+// the texts is reported as deleted and inserted whole, a correct if longer
+// script.
+const maxWork = 1 << 22
 
 // Lines returns a shortest edit script (Myers' algorithm) that turns a into
 // b, line by line.
@@ -89,7 +90,8 @@ func myers(a, b []string) []Edit {
 		if work > maxWork {
 			return whole()
 		}
-		trace = append(trace, append([]int(nil), v...))
+		// Only diagonals -d..d matter at step d: save just those.
+		trace = append(trace, append([]int(nil), v[off-d:off+d+1]...))
 		for k := -d; k <= d; k += 2 {
 			var x int
 			if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
@@ -103,26 +105,28 @@ func myers(a, b []string) []Edit {
 			}
 			v[off+k] = x
 			if x >= n && y >= m {
-				return backtrack(a, b, trace, d, off)
+				return backtrack(a, b, trace, d)
 			}
 		}
 	}
 	return whole()
 }
 
-func backtrack(a, b []string, trace [][]int, d, off int) []Edit {
+func backtrack(a, b []string, trace [][]int, d int) []Edit {
 	var rev []Edit
 	x, y := len(a), len(b)
 	for ; d > 0; d-- {
+		// trace[d] holds the frontier before step d, diagonals -d..d.
 		v := trace[d]
+		at := func(k int) int { return v[k+d] }
 		k := x - y
 		var pk int
-		if k == -d || (k != d && v[off+k-1] < v[off+k+1]) {
+		if k == -d || (k != d && at(k-1) < at(k+1)) {
 			pk = k + 1
 		} else {
 			pk = k - 1
 		}
-		px := v[off+pk]
+		px := at(pk)
 		py := px - pk
 		for x > px && y > py {
 			rev = append(rev, Edit{Same, a[x-1]})

@@ -1,6 +1,7 @@
 package textdiff
 
 import (
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -92,4 +93,26 @@ func lcs(a, b []string) int {
 		}
 	}
 	return dp[0][0]
+}
+
+// TestLinesLargeDifference: texts too different for the bounded search still
+// get a script that rebuilds both.
+func TestLinesLargeDifference(t *testing.T) {
+	var a, b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&a, "a%d\n", i)
+		fmt.Fprintf(&b, "b%d\n", i)
+	}
+	var gotA, gotB strings.Builder
+	for _, e := range Lines([]byte(a.String()), []byte(b.String())) {
+		if e.Kind != Insert {
+			gotA.WriteString(e.Line)
+		}
+		if e.Kind != Delete {
+			gotB.WriteString(e.Line)
+		}
+	}
+	if gotA.String() != a.String() || gotB.String() != b.String() {
+		t.Errorf("the script does not rebuild the texts")
+	}
 }

@@ -9,18 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secure-defaults/secure-defaults/internal/testutil"
 	"github.com/secure-defaults/secure-defaults/pkg/certwatch"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
-
-func generate(t *testing.T, kt pki.KeyType) *pki.Bundle {
-	t.Helper()
-	b, err := pki.Throwaway(pki.ThrowawayOptions{KeyType: kt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func write(t *testing.T, path string, data []byte) {
 	t.Helper()
@@ -56,7 +48,7 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 		t.Fatalf("Healthy with missing files = %v, want ErrNoCertificate naming the missing file", err)
 	}
 
-	first := generate(t, pki.ECDSA)
+	first := testutil.Throwaway(t, pki.ECDSA)
 	write(t, certFile, first.Serving.CertPEM)
 	write(t, keyFile, first.Serving.KeyPEM)
 	if changed, err := w.Reload(); err != nil || !changed {
@@ -72,7 +64,7 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 		t.Fatalf("Reload of unchanged files = %v, %v; want no change", changed, err)
 	}
 
-	second := generate(t, pki.RSA)
+	second := testutil.Throwaway(t, pki.RSA)
 	steps := []struct {
 		name       string
 		cert, key  []byte
@@ -121,7 +113,7 @@ func TestRunPicksUpChanges(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 
-	for _, b := range []*pki.Bundle{generate(t, pki.ECDSA), generate(t, pki.ECDSA)} {
+	for _, b := range []*pki.Bundle{testutil.Throwaway(t, pki.ECDSA), testutil.Throwaway(t, pki.ECDSA)} {
 		// Write through a rename, as a Secret volume update does.
 		tmpC, tmpK := filepath.Join(dir, "c.tmp"), filepath.Join(dir, "k.tmp")
 		write(t, tmpK, b.Serving.KeyPEM)
@@ -132,23 +124,10 @@ func TestRunPicksUpChanges(t *testing.T) {
 		if err := os.Rename(tmpC, certFile); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool {
+		testutil.WaitFor(t, "the rotated certificate", func() bool {
 			c, err := w.GetCertificate(nil)
 			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serving.Cert.SerialNumber) == 0
 		})
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after a generous bound
-// (a hang, not a timing assertion).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 20s")
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -163,7 +142,7 @@ func TestSetWithoutFiles(t *testing.T) {
 	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
 		t.Fatalf("Healthy before Set = %v, want ErrNoCertificate", err)
 	}
-	first, second := generate(t, pki.ECDSA), generate(t, pki.RSA)
+	first, second := testutil.Throwaway(t, pki.ECDSA), testutil.Throwaway(t, pki.RSA)
 	if _, err := w.Set(first.Serving.CertPEM, second.Serving.KeyPEM); err == nil {
 		t.Fatal("Set accepted a certificate with another certificate's key")
 	}

@@ -63,6 +63,14 @@ func TestDecodeErrors(t *testing.T) {
 			"invalid configuration: imageLookup.timeout: 0s is out of range: want more than 0 and at most 25s"}},
 		{"timeout too long", header + "imageLookup: {timeout: 1m}\n", []string{
 			"invalid configuration: imageLookup.timeout: 1m0s is out of range: want more than 0 and at most 25s"}},
+		{"IDs out of range", header + "rules:\n  run-as-user: {enabled: true, runAsUser: 0, runAsGroup: 2147483648}\n  fs-group: {fsGroup: -1}\n", []string{
+			"invalid configuration: rules.run-as-user.runAsUser: 0 is out of range: want 1 to 2147483647",
+			"rules.run-as-user.runAsGroup: 2147483648 is out of range: want 1 to 2147483647",
+			"rules.fs-group.fsGroup: -1 is out of range: want 1 to 2147483647"}},
+		{"ID of the wrong type", header + "rules: {run-as-user: {runAsUser: nobody}}\n", []string{
+			"invalid configuration: rules.run-as-user.runAsUser: want an integer, got string"}},
+		{"a setting of another rule", header + "rules: {fs-group: {runAsUser: 1}}\n", []string{
+			`invalid configuration: unknown field "rules.fs-group.runAsUser"`}},
 		{"too many patterns", header + many, []string{
 			"invalid configuration: excludeContainers: 257 patterns, at most 256 allowed"}},
 	}
@@ -118,7 +126,7 @@ allowPodOptOut: false
 		t.Fatal(err)
 	}
 	o := c.Options()
-	if o.Enabled("tmp-emptydir") || !o.Enabled("run-as-non-root") {
+	if o.Enabled("tmp-emptydir") || !o.Enabled("run-as-non-root") || o.Enabled("run-as-user") {
 		t.Errorf("rules: %v", o.Rules)
 	}
 	if !*c.ImageLookup.Enabled || c.ImageLookup.Timeout.Duration() != 2*time.Second {
@@ -183,5 +191,19 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v, want ErrNotExist", err)
+	}
+}
+
+func TestOptionalRuleSettings(t *testing.T) {
+	c, err := Decode([]byte(header + "rules:\n  run-as-user: {enabled: true, runAsUser: 1001, runAsGroup: 2002}\n  fs-group: {enabled: true}\n  read-only-root-filesystem: {enabled: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Options()
+	if !o.Enabled("run-as-user") || !o.Enabled("fs-group") || !o.Enabled("read-only-root-filesystem") || o.Enabled("no-service-account-token") {
+		t.Errorf("rules %v", o.Rules)
+	}
+	if o.RunAsUser != 1001 || o.RunAsGroup != 2002 || o.FSGroup != defaults.DefaultFSGroup {
+		t.Errorf("settings: runAsUser %d runAsGroup %d fsGroup %d", o.RunAsUser, o.RunAsGroup, o.FSGroup)
 	}
 }

@@ -16,6 +16,10 @@ type Options struct {
 	// leaves alone. Pod-level fields that would reach such a container are
 	// then set per container on the others instead.
 	ExcludeImages, ExcludeContainers []string
+	// RunAsUser and RunAsGroup are the IDs the optional rule run-as-user
+	// sets, FSGroup the group fs-group sets; zero means DefaultRunAsUser and
+	// DefaultFSGroup.
+	RunAsUser, RunAsGroup, FSGroup int64
 	// IgnorePodOptOut makes the rules ignore the pod annotations that opt a
 	// pod (or some of its rules or containers) out, so the defaults are
 	// guaranteed; a warning says that an opt-out was ignored.
@@ -42,4 +46,22 @@ func (o Options) enabled(r Rule) bool {
 		return on
 	}
 	return !r.Optional
+}
+
+func (o Options) runAsUser() (uid, gid int64) {
+	uid, gid = o.RunAsUser, o.RunAsGroup
+	if uid <= 0 {
+		uid = DefaultRunAsUser
+	}
+	if gid <= 0 {
+		gid = DefaultRunAsUser
+	}
+	return uid, gid
+}
+
+func (o Options) fsGroup() int64 {
+	if o.FSGroup <= 0 {
+		return DefaultFSGroup
+	}
+	return o.FSGroup
 }

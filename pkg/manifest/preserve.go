@@ -3,7 +3,6 @@ package manifest
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -40,14 +39,14 @@ func (f *File) Preserve(results []Result) (out []byte, notes []string, err error
 		}
 		text, err := editDocument(f.Data[d.start:d.end], d, r)
 		if err != nil {
-			var unsupported *unsupportedError
-			if !errors.As(err, &unsupported) {
-				return nil, nil, d.fail(err)
-			}
+			// Whatever kept the additions out of the text (an anchor, or
+			// a structure the YAML 1.2 parser sees otherwise than kubectl's
+			// YAML 1.1 reader), the normalised document is always right.
+			edit := err
 			if text, err = normalised(f.Data[d.start:d.end], d, r); err != nil {
 				return nil, nil, d.fail(err)
 			}
-			notes = append(notes, fmt.Sprintf("%s: document %d (line %d): written normalised, without its comments and layout: %v", d.Source, d.Index, d.Line, unsupported))
+			notes = append(notes, fmt.Sprintf("%s: document %d (line %d): written normalised, without its comments and layout: %v", d.Source, d.Index, d.Line, edit))
 		}
 		buf.Write(f.Data[prev:d.start])
 		buf.Write(text)
@@ -57,14 +56,10 @@ func (f *File) Preserve(results []Result) (out []byte, notes []string, err error
 	return buf.Bytes(), notes, nil
 }
 
-// unsupportedError says why a document's additions cannot be written into
-// its text; the document is then written normalised.
-type unsupportedError struct{ reason string }
-
-func (e *unsupportedError) Error() string { return e.reason }
-
+// unsupported says why a document's additions cannot be written into its
+// text; the document is then written normalised.
 func unsupported(format string, a ...any) error {
-	return &unsupportedError{reason: fmt.Sprintf(format, a...)}
+	return fmt.Errorf(format, a...)
 }
 
 // normalised renders the mutated document as the normalised writer does, in
@@ -95,7 +90,7 @@ type patchOp struct {
 }
 
 // editDocument returns the text of a document with its result's patch
-// written into it. An *unsupportedError means the text cannot hold the
+// written into it, or an error that says why the text cannot hold the
 // additions safely.
 func editDocument(text []byte, d Document, r Result) ([]byte, error) {
 	var ops []patchOp
@@ -278,28 +273,31 @@ func (ed *editor) index(n *yamlv3.Node, next, depth int) {
 	}
 }
 
-// detectStyle finds how the document indents a block mapping under its key,
-// and a block list under its key (some write "- " under the key's first
-// letter, some indent it).
+// detectStyle finds how the text under root indents a block mapping under
+// its key, and a block list under its key (some write "- " under the key's
+// first letter, some indent it), and sets what it finds: first the whole
+// document's style, then, before writing into a collection, the style of
+// that collection's own text where it shows one (files mix styles).
 func (ed *editor) detectStyle(root *yamlv3.Node) {
 	foundMap, foundSeq := false, false
 	var walk func(n *yamlv3.Node)
 	walk = func(n *yamlv3.Node) {
-		if foundMap && foundSeq {
+		if (foundMap && foundSeq) || ed.fresh[n] {
 			return
 		}
 		for i := 0; n.Kind == yamlv3.MappingNode && i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if v.Style&yamlv3.FlowStyle == 0 && len(v.Content) > 0 && v.Line > k.Line {
-				switch v.Kind {
-				case yamlv3.MappingNode:
-					if d := v.Content[0].Column - k.Column; !foundMap && d > 0 {
-						ed.step, foundMap = d, true
-					}
-				case yamlv3.SequenceNode:
-					if d := v.Column - k.Column; !foundSeq && d >= 0 {
-						ed.seqOffset, foundSeq = d, true
-					}
+			if ed.fresh[v] || v.Style&yamlv3.FlowStyle != 0 || len(v.Content) == 0 || v.Line <= k.Line {
+				continue
+			}
+			switch v.Kind {
+			case yamlv3.MappingNode:
+				if d := v.Content[0].Column - k.Column; !foundMap && d > 0 {
+					ed.step, foundMap = d, true
+				}
+			case yamlv3.SequenceNode:
+				if d := v.Column - k.Column; !foundSeq && d >= 0 {
+					ed.seqOffset, foundSeq = d, true
 				}
 			}
 		}
@@ -646,6 +644,9 @@ func (ed *editor) blockInsertion(n *yamlv3.Node) (insertion, error) {
 		}
 		end = l
 	}
+	step, seqOffset := ed.step, ed.seqOffset
+	defer func() { ed.step, ed.seqOffset = step, seqOffset }()
+	ed.detectStyle(n)
 	var b strings.Builder
 	if n.Kind == yamlv3.MappingNode {
 		ed.blockPairs(&b, n.Content[orig:], indent)
@@ -850,8 +851,7 @@ func (ed *editor) flowInsertion(n *yamlv3.Node) (insertion, error) {
 		if n.Kind == yamlv3.MappingNode {
 			b.WriteString(scalarText(n.Content[i], true, ed.isJSON))
 			b.WriteString(colon)
-			i1 := n.Content[i+1]
-			b.WriteString(ed.flowText(i1, prefix, unit, multi && ed.isJSON))
+			b.WriteString(ed.flowText(n.Content[i+1], prefix, unit, multi && ed.isJSON))
 		} else {
 			b.WriteString(ed.flowText(n.Content[i], prefix, unit, multi && ed.isJSON))
 		}

@@ -75,6 +75,11 @@ func TestPreserve(t *testing.T) {
 			"        securityContext:\n            allowPrivilegeEscalation: false\n            capabilities:\n                drop:\n                  - ALL\n" +
 			"    securityContext:\n        runAsNonRoot: true\n        seccompProfile:\n            type: RuntimeDefault\n",
 	}, {
+		name: "a file that mixes list styles: each collection written like its own text",
+		in:   "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  volumes:\n  - name: v\n    emptyDir: {}\n  containers:\n    - name: a\n      volumeMounts:\n        - {name: v, mountPath: /v}\n",
+		want: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    " + ann + "\nspec:\n  volumes:\n  - name: v\n    emptyDir: {}\n  containers:\n    - name: a\n      volumeMounts:\n        - {name: v, mountPath: /v}\n" +
+			"      securityContext:\n        allowPrivilegeEscalation: false\n        capabilities:\n          drop:\n            - ALL\n" + podSC,
+	}, {
 		name: "comments stay where they are; trailing ones indented like the content stay inside",
 		in:   "# head\n" + pod + "spec: # the pod\n  containers:\n  - name: a # first\n    image: a\n    # more to come\n\n  # volumes later\n",
 		want: "# head\n" + pod + "  annotations:\n    " + ann + "\nspec: # the pod\n  containers:\n  - name: a # first\n    image: a\n    # more to come\n" + ctrSCNon + podSC + "\n  # volumes later\n",

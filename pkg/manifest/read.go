@@ -107,6 +107,7 @@ func ReadFile(r io.Reader, source string) (*File, error) {
 	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) { // UTF-8 byte order mark
 		pos = 3
 	}
+	lines := lineCounter{data: data, line: 1}
 	for {
 		p := skipBlank(data, pos)
 		if p == len(data) {
@@ -121,7 +122,7 @@ func ReadFile(r io.Reader, source string) (*File, error) {
 			break // not JSON: YAML from here on, as kubectl reads it
 		}
 		end := p + int(dec.InputOffset())
-		d := Document{Source: source, Index: len(f.Documents) + 1, Line: lineAt(data, p), isJSON: true, start: lineStartIfBlank(data, pos, p), end: end}
+		d := Document{Source: source, Index: len(f.Documents) + 1, Line: lines.at(p), isJSON: true, start: lineStartIfBlank(data, pos, p), end: end}
 		if d.JSON, err = jsonObject(raw); err != nil {
 			return nil, d.fail(err)
 		}
@@ -402,6 +403,19 @@ func lineStartIfBlank(data []byte, from, p int) int {
 		return s
 	}
 	return p
+}
+
+// lineCounter gives the lines of increasing offsets of data without
+// counting from the start each time.
+type lineCounter struct {
+	data      []byte
+	off, line int
+}
+
+func (c *lineCounter) at(off int) int {
+	c.line += bytes.Count(c.data[c.off:off], []byte("\n"))
+	c.off = off
+	return c.line
 }
 
 func lineAt(data []byte, off int) int {
