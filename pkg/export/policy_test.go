@@ -158,9 +158,29 @@ func checkBalanced(t *testing.T, p *admissionregistrationv1.MutatingAdmissionPol
 // TestEveryRuleHasCEL makes a new rule fail here until it has a CEL form
 // (and the e2e test compares it with the webhook).
 func TestEveryRuleHasCEL(t *testing.T) {
-	for _, id := range defaults.RuleIDs() {
-		if _, ok := celRules[id]; !ok {
-			t.Errorf("rule %s has no CEL form in celRules", id)
+	for _, r := range defaults.Rules() {
+		_, ok := celRules[r.ID]
+		_, not := notInCEL[r.ID]
+		switch {
+		case ok && not:
+			t.Errorf("rule %s is in both celRules and notInCEL", r.ID)
+		case !ok && !not:
+			t.Errorf("rule %s has no CEL form in celRules, nor a reason in notInCEL", r.ID)
+		case not && !r.Optional:
+			t.Errorf("rule %s is on by default but not in the policy: the shipped policy would do less than the webhook", r.ID)
+		case not:
+			c, err := config.Decode([]byte("apiVersion: config.secure-defaults.dev/v1alpha1\nkind: Configuration\nrules:\n  " + r.ID + ": {enabled: true}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Build(c, ""); err == nil || !strings.Contains(err.Error(), r.ID) {
+				t.Errorf("%s switched on: error %v, want one naming it", r.ID, err)
+			}
+		}
+	}
+	for id := range notInCEL {
+		if !slices.Contains(defaults.RuleIDs(), id) {
+			t.Errorf("notInCEL has %s, which is not a rule", id)
 		}
 	}
 	for id := range celRules {
@@ -281,6 +301,29 @@ func TestTmpMountRegexp(t *testing.T) {
 	for _, p := range []string{"/tmp", "/tmp/", "//tmp", "/./tmp", "/tmp/.", "/tmp/./", "/.//tmp//", "tmp", "/tmpx", "/tmp/x", "/x/tmp", "/.tmp", "", "/", "/tm"} {
 		if got, want := re.MatchString(p), p != "" && path.Clean(p) == "/tmp"; got != want {
 			t.Errorf("%q: %v, want %v", p, got, want)
+		}
+	}
+}
+
+// TestDifferencesNameEveryMissingRule keeps the comment atop the YAML and
+// the README honest about the rules the policy leaves out.
+func TestDifferencesNameEveryMissingRule(t *testing.T) {
+	var text string
+	for _, d := range Differences {
+		if d.ID == "optional-rules" {
+			text = d.Text
+		}
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range notInCEL {
+		if !strings.Contains(text, id) {
+			t.Errorf("Differences (optional-rules) does not name %s", id)
+		}
+		if !strings.Contains(string(readme), "`"+id+"`") {
+			t.Errorf("README does not name %s among the rules the policy leaves out", id)
 		}
 	}
 }
