@@ -49,6 +49,7 @@ const deployFieldManager = "secure-defaults-e2e-deploy"
 // its own way, `kubectl apply -k` too).
 var deployKinds = []string{
 	"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 	"ConfigMap", "PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
 	// The second ClusterRole: secure-defaults-auditor, for `secure-defaults audit`.
 	"ClusterRole",

@@ -9,8 +9,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 )
@@ -23,9 +23,9 @@ func TestAuditMatchesEnabled(t *testing.T) {
 	ro := func(p *corev1.Pod) {
 		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptrTo(true)}
 	}
-	running := at.Hardened(at.Pod(withEphemeral("debug-1")))
+	running := at.Hardened(at.Pod(at.WithEphemeral("debug-1")))
 	debugged := running.DeepCopy()
-	withEphemeral("debug-2")(debugged)
+	at.WithEphemeral("debug-2")(debugged)
 	cases := []struct {
 		name string
 		req  at.Request

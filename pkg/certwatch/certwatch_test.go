@@ -6,6 +6,8 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,6 +130,201 @@ func TestRunPicksUpChanges(t *testing.T) {
 			c, err := w.GetCertificate(nil)
 			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serving.Cert.SerialNumber) == 0
 		})
+	}
+}
+
+// observer counts what a Watcher reports.
+type observer struct {
+	mu       sync.Mutex
+	notAfter []time.Time
+	failures int
+}
+
+func (o *observer) ObserveCertificate(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.notAfter = append(o.notAfter, t)
+}
+
+func (o *observer) ObserveReloadFailure() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failures++
+}
+
+// TestInvalidCertificatesNeverServed writes, over a good pair, certificates
+// that would fail every handshake and checks that the good pair stays, that
+// each failure is counted and that only the good certificate's expiry is
+// reported.
+func TestInvalidCertificatesNeverServed(t *testing.T) {
+	now := time.Now()
+	gen := func(o pki.ThrowawayOptions) *pki.Bundle {
+		t.Helper()
+		b, err := pki.Throwaway(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	other := gen(pki.ThrowawayOptions{})
+	cases := []struct {
+		name    string
+		bundle  *pki.Bundle
+		key     []byte // instead of the bundle's own
+		wantErr string
+	}{
+		{name: "expired", bundle: gen(pki.ThrowawayOptions{NotBefore: now.Add(-48 * time.Hour), Lifetime: 24 * time.Hour}), wantErr: "expired at"},
+		{name: "not yet valid", bundle: gen(pki.ThrowawayOptions{NotBefore: now.Add(time.Hour), Lifetime: 24 * time.Hour}), wantErr: "not valid until"},
+		{name: "key of another certificate", bundle: gen(pki.ThrowawayOptions{}), key: other.Serving.KeyPEM, wantErr: "private key does not match public key"},
+		{name: "RSA certificate, ECDSA key", bundle: gen(pki.ThrowawayOptions{KeyType: pki.RSA}), key: other.Serving.KeyPEM, wantErr: "private key type does not match"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+			w := certwatch.New(certFile, keyFile, 0, nil)
+			obs := &observer{}
+			w.SetObserver(obs)
+			good := testutil.Throwaway(t, pki.ECDSA)
+			write(t, certFile, good.Serving.CertPEM)
+			write(t, keyFile, good.Serving.KeyPEM)
+			if _, err := w.Reload(); err != nil {
+				t.Fatalf("Reload of a good pair: %v", err)
+			}
+
+			key := c.key
+			if key == nil {
+				key = c.bundle.Serving.KeyPEM
+			}
+			write(t, certFile, c.bundle.Serving.CertPEM)
+			write(t, keyFile, key)
+			for range 2 {
+				if changed, err := w.Reload(); err == nil || changed || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("Reload = %v, %v; want an error containing %q", changed, err, c.wantErr)
+				}
+			}
+			if got := servedSerial(t, w); got.Cmp(good.Serving.Cert.SerialNumber) != 0 {
+				t.Errorf("serving serial %v, want the good one %v", got, good.Serving.Cert.SerialNumber)
+			}
+			if err := w.Healthy(); err != nil {
+				t.Errorf("Healthy = %v, want healthy: the good pair is still served", err)
+			}
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if obs.failures != 2 {
+				t.Errorf("reload failures observed = %d, want 2", obs.failures)
+			}
+			if len(obs.notAfter) != 1 {
+				t.Errorf("certificates observed = %d, want 1 (the good one)", len(obs.notAfter))
+			}
+		})
+	}
+}
+
+// TestNotYetValidAtStart checks that a first pair that is not valid yet is
+// not served, and is served once it becomes valid.
+func TestNotYetValidAtStart(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	w := certwatch.New(certFile, keyFile, 0, nil)
+	b, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+	if _, err := w.Reload(); err == nil {
+		t.Fatal("Reload of a not-yet-valid pair succeeded")
+	}
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
+		t.Fatalf("Healthy = %v, want ErrNoCertificate", err)
+	}
+	w.SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	if _, err := w.Reload(); err != nil {
+		t.Fatalf("Reload once valid: %v", err)
+	}
+	if got := servedSerial(t, w); got.Cmp(b.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("serving serial %v, want %v", got, b.Serving.Cert.SerialNumber)
+	}
+}
+
+// TestExpiryOfTheServedCertificate moves the clock towards and past the
+// expiry of the served certificate: a warning within ExpiryWarning, then
+// unhealthy, and healthy again once a renewed pair loads.
+func TestExpiryOfTheServedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	w := certwatch.New(certFile, keyFile, 0, nil)
+	obs := &observer{}
+	w.SetObserver(obs)
+	b := testutil.Throwaway(t, pki.ECDSA)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+	if _, err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := w.GetCertificate(nil)
+	notAfter := leaf.Leaf.NotAfter
+	if len(obs.notAfter) != 1 || !obs.notAfter[0].Equal(notAfter) {
+		t.Fatalf("observed expiry %v, want [%v]", obs.notAfter, notAfter)
+	}
+
+	if msg := w.Warning(); msg != "" {
+		t.Errorf("Warning a day before expiry = %q, want none", msg)
+	}
+	w.SetClock(func() time.Time { return notAfter.Add(-certwatch.ExpiryWarning / 2) })
+	if msg := w.Warning(); !strings.Contains(msg, "expires at") {
+		t.Errorf("Warning within the window = %q, want one naming the expiry", msg)
+	}
+	if err := w.Healthy(); err != nil {
+		t.Errorf("Healthy within the window = %v, want healthy (still valid)", err)
+	}
+
+	w.SetClock(func() time.Time { return notAfter.Add(time.Minute) })
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrExpired) {
+		t.Errorf("Healthy after expiry = %v, want ErrExpired", err)
+	}
+	if _, err := w.Reload(); err != nil {
+		t.Errorf("Reload of the unchanged files = %v, want no error (nothing new to load)", err)
+	}
+
+	// The renewed pair is valid at the moved clock.
+	renewed, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: notAfter, Lifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, certFile, renewed.Serving.CertPEM)
+	write(t, keyFile, renewed.Serving.KeyPEM)
+	if _, err := w.Reload(); err != nil {
+		t.Fatalf("Reload of the renewed pair: %v", err)
+	}
+	if err := w.Healthy(); err != nil {
+		t.Errorf("Healthy after renewal = %v", err)
+	}
+}
+
+// TestMissingFilesAtStartAreNotFailures: waiting for a certificate manager
+// to write the files is not a failed reload; losing them later is.
+func TestMissingFilesAtStartAreNotFailures(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	w := certwatch.New(certFile, keyFile, 0, nil)
+	obs := &observer{}
+	w.SetObserver(obs)
+	w.Reload()
+	if obs.failures != 0 {
+		t.Errorf("failures while waiting for the files = %d, want 0", obs.failures)
+	}
+	b := testutil.Throwaway(t, pki.ECDSA)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+	if _, err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(keyFile)
+	w.Reload()
+	if obs.failures != 1 {
+		t.Errorf("failures after the key file vanished = %d, want 1", obs.failures)
 	}
 }
 

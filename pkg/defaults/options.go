@@ -1,5 +1,7 @@
 package defaults
 
+import "context"
+
 // Options choose which rules run and how, for one pass of the rules. The zero
 // value is the shipped behaviour: every default rule on, every optional rule
 // off, and the pod's opt-out annotations honoured. Package config builds
@@ -28,6 +30,10 @@ type Options struct {
 	// (for example from its images); unlike the fields above they belong to
 	// one pod, so set them on a copy of the shared Options.
 	Facts Facts
+	// Context, if set, is the review's: once it is done the pass stops,
+	// between rules and between containers, and Result.Err says why. Like
+	// Facts it belongs to one pass.
+	Context context.Context
 }
 
 // Enabled reports whether the rule with the given ID runs under o. Unknown

@@ -45,7 +45,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	}
 	var warnings []string
 	rootInScope := false
-	for _, c := range s.all {
+	for c := range s.each(s.all) {
 		if isRoot(c) {
 			if s.podLevel() || s.inScope(c) {
 				rootInScope = true
@@ -63,7 +63,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 		return true, nil
 	}
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(c) {
 			continue
 		}
@@ -82,7 +82,7 @@ func blockedByPodLevel(podSC *corev1.PodSecurityContext, s *scope) []string {
 		return nil
 	}
 	var warnings []string
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		// Only where the UID or account says so: a privileged container's
 		// image may well run as non-root.
 		if isRoot(c) && (c.root == reasonUID0 || c.root == reasonWindowsAdmin) {

@@ -35,6 +35,7 @@ type setup struct {
 	noCert   bool // start without certificate files
 	reviewer server.Reviewer
 	tweak    func(*server.Options)
+	logTo    io.Writer // as well as the test log
 }
 
 func writePair(t *testing.T, certFile, keyFile string, b *pki.Bundle) {
@@ -63,7 +64,11 @@ func start(t *testing.T, s setup) *testServer {
 	if s.tweak != nil {
 		s.tweak(o)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var w io.Writer = testWriter{t}
+	if s.logTo != nil {
+		w = io.MultiWriter(w, s.logTo)
+	}
+	log := slog.New(server.TruncatingHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}), server.MaxLogValue))
 	m := metrics.New("test", "abc123")
 	r := s.reviewer
 	if r == nil {
