@@ -24,15 +24,15 @@ import (
 // webhook's namespaces carry too; here the two must not overlap.
 const policyLabel = "test.secure-defaults.dev/policy"
 
-// installPolicy creates the exported policy and a binding to the namespaces
-// labelled policyLabel=enabled, and removes them when t ends.
-func installPolicy(ctx context.Context, t *testing.T, cfg *config.Configuration) {
+// installPolicy creates the policy exported under cfg as name, and a binding
+// to the namespaces labelled policyLabel=name, and removes them when t ends.
+func installPolicy(ctx context.Context, t *testing.T, cfg *config.Configuration, name string) {
 	t.Helper()
-	p, err := export.Build(cfg, "secure-defaults-e2e")
+	p, err := export.Build(cfg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Binding.Spec.MatchResources.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{policyLabel: "enabled"}}
+	p.Binding.Spec.MatchResources.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{policyLabel: name}}
 	api := controlPlane.Client.AdmissionregistrationV1()
 	if _, err := api.MutatingAdmissionPolicies().Create(ctx, p.Policy, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the policy: %v", err)
@@ -48,11 +48,14 @@ func installPolicy(ctx context.Context, t *testing.T, cfg *config.Configuration)
 	})
 }
 
-// policyNamespace creates a namespace bound to the policy (and not opted in
-// to the webhook), with Pod Security level level.
-func policyNamespace(ctx context.Context, t *testing.T, prefix, level string) string {
+// policyName names the policy exported under the shipped configuration.
+const policyName = "secure-defaults-e2e"
+
+// policyNamespace creates a namespace bound to the policy named policy (and
+// not opted in to the webhook), with Pod Security level level.
+func policyNamespace(ctx context.Context, t *testing.T, prefix, policy, level string) string {
 	t.Helper()
-	ns, err := controlPlane.CreateNamespace(ctx, prefix, map[string]string{policyLabel: "enabled", psaEnforce: level})
+	ns, err := controlPlane.CreateNamespace(ctx, prefix, map[string]string{policyLabel: policy, psaEnforce: level})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +85,11 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 		if err := register(ctx, webhookConfig(w, admissionregistrationv1.Fail)); err != nil {
 			t.Fatal(err)
 		}
-		installPolicy(ctx, parent, config.Default()) // removed when the whole test ends
+		installPolicy(ctx, parent, config.Default(), policyName) // removed when the whole test ends
 		whRestricted = namespace(ctx, t, "map-webhook-restricted-", true, psaRestricted)
 		whPrivileged = namespace(ctx, t, "map-webhook-privileged-", true, psaPrivileged)
-		polRestricted = policyNamespace(ctx, t, "map-policy-restricted-", psaRestricted)
-		polPrivileged = policyNamespace(ctx, t, "map-policy-privileged-", psaPrivileged)
+		polRestricted = policyNamespace(ctx, t, "map-policy-restricted-", policyName, psaRestricted)
+		polPrivileged = policyNamespace(ctx, t, "map-policy-privileged-", policyName, psaPrivileged)
 		if err := waitEffective(ctx, whRestricted); err != nil {
 			t.Fatal(err)
 		}
@@ -118,6 +121,50 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	timed(t, "opt-out and skip annotations", func(t *testing.T) {
 		testPolicyOptOuts(ctx, t, polPrivileged, whPrivileged)
 	})
+	timed(t, "a configuration: rules off, exclusions, no pod opt-out", func(t *testing.T) {
+		testPolicyConfiguration(ctx, t)
+	})
+}
+
+// testPolicyConfiguration exports the policy under a configuration that
+// switches a rule off, excludes containers and images and ignores the pods'
+// opt-outs, and checks every corpus pod against what the rules predict
+// under the same configuration.
+func testPolicyConfiguration(ctx context.Context, t *testing.T) {
+	cfg, err := config.Decode([]byte(`apiVersion: config.secure-defaults.dev/v1alpha1
+kind: Configuration
+rules:
+  drop-all-capabilities: {enabled: false}
+excludeContainers: ["istio-*", "log-?hipper"]
+excludeImages: ["*/legacy/*"]
+allowPodOptOut: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "secure-defaults-e2e-config"
+	installPolicy(ctx, t, cfg, name)
+	ns := policyNamespace(ctx, t, "map-config-", name, psaPrivileged)
+	if err := waitEffective(ctx, ns); err != nil {
+		t.Fatalf("the policy never mutated a plain pod: %v", err)
+	}
+	for _, cp := range loadCorpus(t) {
+		t.Run(cp.where, func(t *testing.T) {
+			if err := ensureServiceAccount(ctx, ns, cp.input.Spec.ServiceAccountName); err != nil {
+				t.Fatal(err)
+			}
+			input := forCreate(cp.input, ns, cp.where)
+			byPolicy, err := controlPlane.DryRunCreate(ctx, input)
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			want := input.DeepCopy()
+			defaults.Apply(want, cfg.Options())
+			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(want), withoutToken(input)) {
+				t.Errorf("policy's pod differs from the rules' under the configuration: %s", d)
+			}
+		})
+	}
 }
 
 // documentedDifferences names, per corpus pod, the documented differences
