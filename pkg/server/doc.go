@@ -33,6 +33,11 @@
 // webhook port requires a client certificate signed by one of its CAs. /readyz
 // fails once the served certificate has expired (certwatch).
 //
+// The serving certificate comes from a pkg/certwatch Watcher: either the
+// --tls-cert-file and --tls-private-key-file it reloads when they change, or,
+// with no files, the pairs handed over in process with SetCertificate (the
+// built-in certificate mode, --self-signed). /readyz fails until one loads.
+//
 // HTTP/2 is off on the webhook port: the API server calls webhooks over
 // HTTP/1.1, and leaving HTTP/2 off removes its rapid-reset class of attacks.
 // The idle timeout is longer than the API server's 90 s keep-alive, so the
