@@ -71,4 +71,3 @@ func (r *Registry) Close() error {
 	}
 	return err
 }
-
