@@ -35,12 +35,12 @@ func testCorpusRuns(ctx context.Context, t *testing.T) {
 	}
 	type row struct {
 		where, variant string
-		without, with  outcome
+		without, with  framework.PodOutcome
 	}
 	var rows []row
 	for _, v := range variants {
-		plain := podNamespace(ctx, t, "corpus-run-plain-", false, "")
-		optedIn := podNamespace(ctx, t, "corpus-run-optin-", true, "")
+		plain := namespace(ctx, t, "corpus-run-plain-", false, "")
+		optedIn := namespace(ctx, t, "corpus-run-optin-", true, "")
 		if err := waitEffective(ctx, optedIn); err != nil {
 			t.Fatal(err)
 		}
@@ -54,11 +54,11 @@ func testCorpusRuns(ctx context.Context, t *testing.T) {
 				pods = append(pods, p)
 			}
 		}
-		outs := runPods(ctx, pods, 90*time.Second)
+		outs := controlPlane.RunPods(ctx, pods, 90*time.Second)
 		for i, cp := range corpus {
 			rows = append(rows, row{cp.where, v.name, outs[2*i], outs[2*i+1]})
 		}
-		deletePods(ctx, outs)
+		controlPlane.DeletePods(ctx, outs)
 	}
 
 	var table strings.Builder
@@ -69,7 +69,7 @@ func testCorpusRuns(ctx context.Context, t *testing.T) {
 	t.Logf("corpus pods on the kubelet:\n%s", table.String())
 
 	for _, r := range rows {
-		if !r.without.ok() || r.with.ok() {
+		if !r.without.OK() || r.with.OK() {
 			continue
 		}
 		key := r.where + " / " + r.variant
@@ -80,7 +80,7 @@ func testCorpusRuns(ctx context.Context, t *testing.T) {
 		t.Errorf("broke a pod that runs without the webhook: %s: without: %s; with: %s", key, r.without, r.with)
 	}
 	for _, r := range rows {
-		if r.with.ok() && !r.without.ok() {
+		if r.with.OK() && !r.without.OK() {
 			t.Logf("runs only with the webhook: %s / %s: without: %s", r.where, r.variant, r.without)
 		}
 	}
@@ -89,7 +89,7 @@ func testCorpusRuns(ctx context.Context, t *testing.T) {
 // brokenOnPurpose reports whether the webhook stops a pod by the product's
 // choice, documented in docs/e2e-pods.md: runAsNonRoot on an image that runs
 // as root makes the kubelet refuse the container. Nothing else is accepted.
-func brokenOnPurpose(where, variant string, with outcome) (string, bool) {
+func brokenOnPurpose(where, variant string, with framework.PodOutcome) (string, bool) {
 	if variant == "root image" && with.Reason == "CreateContainerConfigError" &&
 		strings.Contains(with.Message, "container has runAsNonRoot and image will run as root") {
 		return "run-as-non-root on a root image; opt out or set runAsUser", true
@@ -97,7 +97,7 @@ func brokenOnPurpose(where, variant string, with outcome) (string, bool) {
 	return "", false
 }
 
-func short(o outcome) string {
+func short(o framework.PodOutcome) string {
 	switch o.State {
 	case "Running", "Succeeded":
 		return o.State

@@ -5,7 +5,6 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +13,8 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	schedulingv1 "k8s.io/api/scheduling/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/yaml"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	"github.com/secure-defaults/secure-defaults/e2e/framework/images"
@@ -43,8 +38,8 @@ func TestPods(t *testing.T) {
 	t.Cleanup(func() {
 		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), webhookConfigName, metav1.DeleteOptions{})
 	})
-	optedIn := podNamespace(ctx, t, "pods-optin-", true, psaRestricted)
-	plain := podNamespace(ctx, t, "pods-plain-", false, "")
+	optedIn := namespace(ctx, t, "pods-optin-", true, psaRestricted)
+	plain := namespace(ctx, t, "pods-plain-", false, "")
 	if err := waitEffective(ctx, optedIn); err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +63,8 @@ func TestPods(t *testing.T) {
 }
 
 // startWebhookPod builds the project's image as the Dockerfile does, runs
-// it as a pod made from deploy/base's Deployment, and registers it. The
-// pod keeps the shipped securityContexts; what changes, and why:
-//   - hostNetwork, and flags listening on 127.0.0.1 ports: the API server
-//     reaches it on loopback (there is no Service or kube-proxy);
-//   - --cert-mode=files with a Secret of the test's certificate instead of
-//     the built-in mode (tested elsewhere) and its emptyDir;
-//   - the probes' port numbers and host, for the same reason.
+// it as a pod made from deploy/base (framework.StartWebhookPod says what
+// differs from the shipped pod) and registers it.
 func startWebhookPod(ctx context.Context, t *testing.T) *webhook {
 	root, err := framework.RepoRoot()
 	if err != nil {
@@ -86,44 +76,8 @@ func startWebhookPod(ctx context.Context, t *testing.T) *webhook {
 		t.Fatal(err)
 	}
 	t.Logf("image %s built and pushed in %s", ref, time.Since(start).Round(time.Millisecond))
-
-	var d appsv1.Deployment
-	readYAML(t, filepath.Join(root, "deploy", "base", "04-deployment.yaml"), &d)
-	var pc schedulingv1.PriorityClass
-	readYAML(t, filepath.Join(root, "deploy", "base", "03-priorityclass.yaml"), &pc)
-	var nsObj corev1.Namespace
-	readYAML(t, filepath.Join(root, "deploy", "base", "00-namespace.yaml"), &nsObj)
-
-	if _, err := controlPlane.Client.SchedulingV1().PriorityClasses().Create(ctx, &pc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	ns := podNamespace(ctx, t, "secure-defaults-", false, "")
-	got, err := controlPlane.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	cert, err := framework.GenerateServingCert(t.TempDir(), "127.0.0.1")
 	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range nsObj.Labels {
-		got.Labels[k] = v // enforce restricted, as shipped
-	}
-	if _, err := controlPlane.Client.CoreV1().Namespaces().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := ensureServiceAccount(ctx, ns, d.Spec.Template.Spec.ServiceAccountName); err != nil {
-		t.Fatal(err)
-	}
-
-	dir := t.TempDir()
-	cert, err := framework.GenerateServingCert(dir, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt, _ := os.ReadFile(cert.CertFile)
-	key, _ := os.ReadFile(cert.KeyFile)
-	if _, err := controlPlane.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: "secure-defaults-tls"},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{"tls.crt": crt, "tls.key": key},
-	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ports, err := framework.FreePorts(2)
@@ -131,83 +85,20 @@ func startWebhookPod(ctx context.Context, t *testing.T) *webhook {
 		t.Fatal(err)
 	}
 	w := &webhook{cert: cert, port: ports[0], metricsPort: ports[1]}
-
-	spec := d.Spec.Template.Spec.DeepCopy()
-	spec.NodeName = framework.NodeName
-	spec.HostNetwork = true
-	c := &spec.Containers[0]
-	c.Image = ref
-	c.Args = []string{"serve",
-		fmt.Sprintf("--listen=127.0.0.1:%d", w.port),
-		fmt.Sprintf("--metrics-listen=127.0.0.1:%d", w.metricsPort),
-		"--tls-cert-file=/var/run/secure-defaults/tls/tls.crt",
-		"--tls-private-key-file=/var/run/secure-defaults/tls/tls.key",
-		"--shutdown-timeout=20s",
+	start = time.Now()
+	pod, err := controlPlane.StartWebhookPod(ctx, framework.WebhookPodOptions{Image: ref, Port: w.port, MetricsPort: w.metricsPort, Cert: cert})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range c.Ports {
-		switch c.Ports[i].Name {
-		case "webhook":
-			c.Ports[i].ContainerPort = int32(w.port)
-		case "metrics":
-			c.Ports[i].ContainerPort = int32(w.metricsPort)
-		}
-	}
-	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
-		if p != nil && p.HTTPGet != nil {
-			p.HTTPGet.Host = "127.0.0.1"
-			p.HTTPGet.Port = intstr.FromInt(w.metricsPort)
-		}
-	}
-	for i := range spec.Volumes {
-		if spec.Volumes[i].Name == "tls" {
-			spec.Volumes[i].VolumeSource = corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "secure-defaults-tls"}}
-		}
-	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "secure-defaults-", Namespace: ns, Labels: d.Spec.Template.Labels},
-		Spec:       *spec,
-	}
-	o := runPod(ctx, pod, 90*time.Second)
-	if o.State != "Running" {
-		t.Fatalf("the webhook pod did not run: %s", o)
-	}
-	t.Logf("webhook pod %s/%s Running %s after create (image user %d:%d, hostNetwork, 127.0.0.1:%d)",
-		ns, o.Pod.Name, o.Elapsed.Round(time.Millisecond), images.NonRootUID, images.NonRootUID, w.port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		p, err := controlPlane.Client.CoreV1().Pods(ns).Get(ctx, o.Pod.Name, metav1.GetOptions{})
-		if err == nil && podReady(p) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the webhook pod is not Ready after 30s: %v %s", err, pendingWhy(p))
-		}
-		time.Sleep(250 * time.Millisecond)
+	t.Logf("webhook pod %s/%s Ready %s after create, serving 127.0.0.1:%d", pod.Namespace, pod.Name, time.Since(start).Round(time.Millisecond), w.port)
+	sc := pod.Spec.Containers[0].SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.RunAsUser == nil || *sc.RunAsUser != images.NonRootUID {
+		t.Errorf("the webhook pod lost the shipped securityContext: %s", toJSON(sc))
 	}
 	if err := register(ctx, webhookConfig(w, admissionregistrationv1.Fail)); err != nil {
 		t.Fatal(err)
 	}
 	return w
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func readYAML(t *testing.T, path string, into any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.UnmarshalStrict(b, into); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
 }
 
 // testHardenedPod: a pod that says nothing about security, from a non-root
@@ -238,12 +129,12 @@ func testHardenedPod(ctx context.Context, t *testing.T, optedIn, plain string) {
 			if tc.readOnly {
 				pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: new(true)}
 			}
-			o := runPod(ctx, pod, 60*time.Second)
+			o := controlPlane.RunPod(ctx, pod, 60*time.Second)
 			if o.State != "Running" {
 				t.Fatalf("pod did not run: %s", o)
 			}
-			defer deletePods(ctx, []outcome{o})
-			r, err := probeReport(ctx, o.Pod, "app")
+			defer controlPlane.DeletePods(ctx, []framework.PodOutcome{o})
+			r, err := controlPlane.ProbeReport(ctx, o.Pod, "app")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -315,14 +206,14 @@ func testImageUsers(ctx context.Context, t *testing.T, optedIn, plain string) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			o := runPod(ctx, tc.pod, 60*time.Second)
-			defer deletePods(ctx, []outcome{o})
+			o := controlPlane.RunPod(ctx, tc.pod, 60*time.Second)
+			defer controlPlane.DeletePods(ctx, []framework.PodOutcome{o})
 			t.Logf("outcome: %s (annotation %q)", o, annotation(o))
 			if o.State != tc.state || o.Reason != tc.reason || !strings.Contains(o.Message, tc.msg) {
 				t.Fatalf("got %s, want %s %s %q", o, tc.state, tc.reason, tc.msg)
 			}
 			if len(tc.pod.Spec.InitContainers) > 0 {
-				r, err := probeReport(ctx, o.Pod, "fix-permissions")
+				r, err := controlPlane.ProbeReport(ctx, o.Pod, "fix-permissions")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -335,7 +226,7 @@ func testImageUsers(ctx context.Context, t *testing.T, optedIn, plain string) {
 				}
 			}
 			if tc.state == "Running" {
-				r, err := probeReport(ctx, o.Pod, "app")
+				r, err := controlPlane.ProbeReport(ctx, o.Pod, "app")
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -348,7 +239,7 @@ func testImageUsers(ctx context.Context, t *testing.T, optedIn, plain string) {
 	}
 }
 
-func annotation(o outcome) string {
+func annotation(o framework.PodOutcome) string {
 	if o.Pod == nil {
 		return ""
 	}
@@ -362,11 +253,11 @@ func testDebug(ctx context.Context, t *testing.T, optedIn string) {
 	if _, err := os.Stat(kubectl); err != nil {
 		t.Fatalf("kubectl missing from %s: %v", controlPlane.BinDir, err)
 	}
-	o := runPod(ctx, probePod(optedIn, "debug-target", testImages.NonRoot), 60*time.Second)
+	o := controlPlane.RunPod(ctx, probePod(optedIn, "debug-target", testImages.NonRoot), 60*time.Second)
 	if o.State != "Running" {
 		t.Fatalf("target pod did not run: %s", o)
 	}
-	defer deletePods(ctx, []outcome{o})
+	defer controlPlane.DeletePods(ctx, []framework.PodOutcome{o})
 	cmd := exec.CommandContext(ctx, kubectl, "--kubeconfig", controlPlane.Kubeconfig, "-n", optedIn,
 		"debug", o.Pod.Name, "--image", testImages.NonRoot, "--container", "debugger", "--attach=false")
 	var out bytes.Buffer
@@ -388,7 +279,7 @@ func testDebug(ctx context.Context, t *testing.T, optedIn string) {
 			if s.State.Running != nil {
 				break
 			}
-			if w := s.State.Waiting; w != nil && fatalReasons[w.Reason] {
+			if w := s.State.Waiting; w != nil && framework.FatalReasons[w.Reason] {
 				t.Fatalf("ephemeral container: %s: %s", w.Reason, w.Message)
 			}
 		}
@@ -403,7 +294,7 @@ func testDebug(ctx context.Context, t *testing.T, optedIn string) {
 		sc.Capabilities == nil || !hasCap(sc.Capabilities.Drop, "ALL") {
 		t.Errorf("the ephemeral container did not get its defaults: %s", toJSON(ec.SecurityContext))
 	}
-	r, err := probeReport(ctx, p, "debugger")
+	r, err := controlPlane.ProbeReport(ctx, p, "debugger")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,8 +320,8 @@ func testStartLatency(ctx context.Context, t *testing.T, optedIn, plain string) 
 	for _, c := range []struct{ name, ns string }{{"with the webhook", optedIn}, {"without", plain}} {
 		var ds []time.Duration
 		for range n {
-			o := runPod(ctx, probePod(c.ns, "latency", testImages.NonRoot), 60*time.Second)
-			deletePods(ctx, []outcome{o})
+			o := controlPlane.RunPod(ctx, probePod(c.ns, "latency", testImages.NonRoot), 60*time.Second)
+			controlPlane.DeletePods(ctx, []framework.PodOutcome{o})
 			if o.State != "Running" {
 				t.Fatalf("%s: pod did not run: %s", c.name, o)
 			}

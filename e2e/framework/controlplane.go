@@ -264,6 +264,9 @@ func (cp *ControlPlane) DumpLogs(w io.Writer, n int) {
 // KeepDir makes Stop keep Dir, e.g. after a failure, so its logs can be read.
 func (cp *ControlPlane) KeepDir() { cp.keepDir = true }
 
+// HTTPOK is a ProcessOptions.Ready check: GET url answers 200.
+func HTTPOK(url string) func(context.Context) error { return httpOK(http.DefaultClient, url) }
+
 func httpOK(client *http.Client, url string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
