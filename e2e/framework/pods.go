@@ -145,14 +145,29 @@ func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout
 	}
 	deadline := time.Now().Add(timeout)
 	for {
+		// One List per namespace and round, however many pods.
+		current := map[string]map[string]*corev1.Pod{}
+		for i, p := range pods {
+			if done[i] || current[p.Namespace] != nil {
+				continue
+			}
+			list, err := cp.Client.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				continue
+			}
+			byName := map[string]*corev1.Pod{}
+			for j := range list.Items {
+				byName[list.Items[j].Name] = &list.Items[j]
+			}
+			current[p.Namespace] = byName
+		}
 		pending := 0
 		for i, p := range pods {
 			if done[i] {
 				continue
 			}
-			got, err := cp.Client.CoreV1().Pods(p.Namespace).Get(ctx, names[i], metav1.GetOptions{})
-			if err != nil {
-				out[i] = PodOutcome{State: "Stuck", Reason: "GetFailed", Message: err.Error()}
+			got := current[p.Namespace][names[i]]
+			if got == nil {
 				pending++
 				continue
 			}
@@ -168,7 +183,7 @@ func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout
 		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
 			return out
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
