@@ -44,21 +44,27 @@ func testCorpusRuns(ctx context.Context, t *testing.T) {
 		if err := waitEffective(ctx, optedIn); err != nil {
 			t.Fatal(err)
 		}
-		var pods []*corev1.Pod
-		for _, cp := range corpus {
-			for _, ns := range []string{plain, optedIn} {
+		// One namespace at a time: host ports and host networking clash
+		// when the same pod runs twice at once.
+		byNS := map[string][]framework.PodOutcome{}
+		for _, ns := range []string{plain, optedIn} {
+			var pods []*corev1.Pod
+			for _, cp := range corpus {
 				p, err := runnable(ctx, cp, ns, v.image)
 				if err != nil {
 					t.Fatalf("%s: %v", cp.where, err)
 				}
 				pods = append(pods, p)
 			}
+			byNS[ns] = controlPlane.RunPods(ctx, pods, 90*time.Second)
+			controlPlane.DeletePods(ctx, byNS[ns])
+			if err := waitNoPods(ctx, ns); err != nil {
+				t.Fatal(err)
+			}
 		}
-		outs := controlPlane.RunPods(ctx, pods, 90*time.Second)
 		for i, cp := range corpus {
-			rows = append(rows, row{cp.where, v.name, outs[2*i], outs[2*i+1]})
+			rows = append(rows, row{cp.where, v.name, byNS[plain][i], byNS[optedIn][i]})
 		}
-		controlPlane.DeletePods(ctx, outs)
 	}
 
 	var table strings.Builder
@@ -117,10 +123,11 @@ func short(o framework.PodOutcome) string {
 //   - resources go (dozens of pods share two CPUs), and so do scheduling
 //     fields the kubelet would reject on a one-node cluster (affinity,
 //     priorityClassName);
-//   - persistentVolumeClaim and hostPath volumes become emptyDirs (no
-//     storage provisioner; the tests do not touch the host's files);
-//   - the ConfigMaps, Secrets and ServiceAccount the pod names are created
-//     empty, as their chart would create them.
+//   - persistentVolumeClaim volumes, and hostPath volumes that would create
+//     their path, become emptyDirs (no storage provisioner; the tests create
+//     nothing on the host);
+//   - the ConfigMaps, Secrets and ServiceAccount the pod names are created,
+//     with a placeholder value for every key it reads, as its chart would.
 func runnable(ctx context.Context, cp corpusPod, ns, image string) (*corev1.Pod, error) {
 	p := forCreate(cp.input, ns, cp.where)
 	s := &p.Spec
@@ -143,23 +150,23 @@ func runnable(ctx context.Context, cp corpusPod, ns, image string) (*corev1.Pod,
 	for i := range s.Containers {
 		fix(&s.Containers[i], false)
 	}
-	configMaps, secrets := map[string]bool{}, map[string]bool{}
+	configMaps, secrets := keys{}, keys{}
 	for i := range s.Volumes {
 		v := &s.Volumes[i].VolumeSource
 		switch {
-		case v.PersistentVolumeClaim != nil, v.HostPath != nil:
+		case v.PersistentVolumeClaim != nil, v.HostPath != nil && creates(v.HostPath):
 			*v = corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 		case v.ConfigMap != nil:
-			configMaps[v.ConfigMap.Name] = true
+			configMaps.add(v.ConfigMap.Name, "")
 		case v.Secret != nil:
-			secrets[v.Secret.SecretName] = true
+			secrets.add(v.Secret.SecretName, "")
 		case v.Projected != nil:
 			for _, src := range v.Projected.Sources {
 				if src.ConfigMap != nil {
-					configMaps[src.ConfigMap.Name] = true
+					configMaps.add(src.ConfigMap.Name, "")
 				}
 				if src.Secret != nil {
-					secrets[src.Secret.Name] = true
+					secrets.add(src.Secret.Name, "")
 				}
 			}
 		}
@@ -167,29 +174,29 @@ func runnable(ctx context.Context, cp corpusPod, ns, image string) (*corev1.Pod,
 	for _, c := range append(append([]corev1.Container(nil), s.InitContainers...), s.Containers...) {
 		for _, e := range c.EnvFrom {
 			if e.ConfigMapRef != nil {
-				configMaps[e.ConfigMapRef.Name] = true
+				configMaps.add(e.ConfigMapRef.Name, "")
 			}
 			if e.SecretRef != nil {
-				secrets[e.SecretRef.Name] = true
+				secrets.add(e.SecretRef.Name, "")
 			}
 		}
 		for _, e := range c.Env {
 			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
-				configMaps[e.ValueFrom.ConfigMapKeyRef.Name] = true
+				configMaps.add(e.ValueFrom.ConfigMapKeyRef.Name, e.ValueFrom.ConfigMapKeyRef.Key)
 			}
 			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
-				secrets[e.ValueFrom.SecretKeyRef.Name] = true
+				secrets.add(e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)
 			}
 		}
 	}
 	for _, name := range sortedKeys(configMaps) {
-		_, err := controlPlane.Client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		_, err := controlPlane.Client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: configMaps.values(name)}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, err
 		}
 	}
 	for _, name := range sortedKeys(secrets) {
-		_, err := controlPlane.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		_, err := controlPlane.Client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: secrets.values(name)}, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, err
 		}
@@ -200,7 +207,49 @@ func runnable(ctx context.Context, cp corpusPod, ns, image string) (*corev1.Pod,
 	return p, nil
 }
 
-func sortedKeys(m map[string]bool) []string {
+// keys are the names of ConfigMaps or Secrets a pod reads, with the keys it
+// reads from each.
+type keys map[string]map[string]bool
+
+func (k keys) add(name, key string) {
+	if k[name] == nil {
+		k[name] = map[string]bool{}
+	}
+	if key != "" {
+		k[name][key] = true
+	}
+}
+
+// values is a placeholder value for each key read from name.
+func (k keys) values(name string) map[string]string {
+	out := map[string]string{}
+	for key := range k[name] {
+		out[key] = "e2e-placeholder"
+	}
+	return out
+}
+
+// creates reports whether mounting the hostPath would create its path.
+func creates(h *corev1.HostPathVolumeSource) bool {
+	return h.Type != nil && (*h.Type == corev1.HostPathDirectoryOrCreate || *h.Type == corev1.HostPathFileOrCreate)
+}
+
+// waitNoPods waits until ns has no pods left.
+func waitNoPods(ctx context.Context, ns string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		list, err := controlPlane.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err == nil && len(list.Items) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pods of %s still there after 60s: %v", ns, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

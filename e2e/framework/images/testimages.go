@@ -115,9 +115,14 @@ type Report struct {
 	// NoNewPrivs is "1" when no_new_privs is set.
 	NoNewPrivs string `json:"noNewPrivs"`
 	// Seccomp is the mode: "0" disabled, "1" strict, "2" filter.
-	Seccomp      string `json:"seccomp"`
-	TmpWritable  bool   `json:"tmpWritable"`
-	RootWritable bool   `json:"rootWritable"`
+	Seccomp string `json:"seccomp"`
+	// TmpWritable and RootWritable say whether the user can create a file
+	// in /tmp and in /.
+	TmpWritable  bool `json:"tmpWritable"`
+	RootWritable bool `json:"rootWritable"`
+	// RootReadOnly says whether / is mounted read-only
+	// (readOnlyRootFilesystem).
+	RootReadOnly bool   `json:"rootReadOnly"`
 	Chown        string `json:"chown,omitempty"`
 	ChownError   string `json:"chownError,omitempty"`
 }
@@ -159,7 +164,13 @@ func (r *Report) String() string {
 		}
 		return "read-only"
 	}
-	s := fmt.Sprintf("uid=%d gid=%d CapEff=%s NoNewPrivs=%s seccomp=%s /tmp %s, / %s", r.UID, r.GID, caps, r.NoNewPrivs, seccomp, w(r.TmpWritable), w(r.RootWritable))
+	root := w(r.RootWritable)
+	if r.RootReadOnly {
+		root = "read-only mount"
+	} else if !r.RootWritable {
+		root = "not writable by this user"
+	}
+	s := fmt.Sprintf("uid=%d gid=%d CapEff=%s NoNewPrivs=%s seccomp=%s /tmp %s, / %s", r.UID, r.GID, caps, r.NoNewPrivs, seccomp, w(r.TmpWritable), root)
 	if r.Chown != "" {
 		if r.ChownError != "" {
 			s += fmt.Sprintf(", chown %s failed: %s", r.Chown, r.ChownError)

@@ -1,7 +1,8 @@
 // Command probe is the program of the e2e test images: it reports, as one
 // JSON line on stdout prefixed with "probe: ", what a container sees from
 // inside — its user and groups, effective capabilities, no_new_privs, seccomp
-// mode, and whether /tmp and / are writable — and then waits for SIGTERM, so
+// mode, whether /tmp and / are writable by it and whether / is mounted
+// read-only — and then waits for SIGTERM, so
 // the pod stays Running. With -exit it exits after the report (an init
 // container, a Job), non-zero when -chown failed.
 //
@@ -31,6 +32,7 @@ type Report struct {
 	Seccomp      string `json:"seccomp"`
 	TmpWritable  bool   `json:"tmpWritable"`
 	RootWritable bool   `json:"rootWritable"`
+	RootReadOnly bool   `json:"rootReadOnly"`
 	Chown        string `json:"chown,omitempty"`
 	ChownError   string `json:"chownError,omitempty"`
 }
@@ -46,6 +48,10 @@ func main() {
 	r.CapEff, r.NoNewPrivs, r.Seccomp = status["CapEff"], status["NoNewPrivs"], status["Seccomp"]
 	r.TmpWritable = writable("/tmp")
 	r.RootWritable = writable("/")
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs("/", &fs); err == nil {
+		r.RootReadOnly = fs.Flags&stRdonly != 0
+	}
 	failed := false
 	if *chown != "" {
 		r.Chown = *chown
@@ -67,6 +73,9 @@ func main() {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	<-sig
 }
+
+// stRdonly is ST_RDONLY of statfs(2): the file system is mounted read-only.
+const stRdonly = 0x1
 
 // readStatus returns the "Key:\tvalue" lines of /proc/self/status.
 func readStatus() map[string]string {
