@@ -124,9 +124,15 @@ func PendingWhy(p *corev1.Pod) string {
 	return strings.Join(parts, "; ")
 }
 
+// Settle is how long RunPods waits for pods that have not reached an
+// outcome when none of them changed: a pod whose volume cannot be mounted
+// stays Pending without a status change, forever.
+var Settle = 20 * time.Second
+
 // RunPods creates pods and waits, up to timeout, for each to reach a final
-// outcome; a create the API server rejects is the PodOutcome "Rejected".
-// Outcomes are in the order of pods.
+// outcome, or until the pods left have not changed for Settle; a create the
+// API server rejects is the PodOutcome "Rejected". Outcomes are in the order
+// of pods.
 func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout time.Duration) []PodOutcome {
 	out := make([]PodOutcome, len(pods))
 	names := make([]string, len(pods))
@@ -144,6 +150,8 @@ func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout
 		out[i] = PodOutcome{State: "Stuck", Pod: created}
 	}
 	deadline := time.Now().Add(timeout)
+	lastChange := time.Now()
+	versions := make([]string, len(pods))
 	for {
 		// One List per namespace and round, however many pods.
 		current := map[string]map[string]*corev1.Pod{}
@@ -171,6 +179,9 @@ func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout
 				pending++
 				continue
 			}
+			if got.ResourceVersion != versions[i] {
+				versions[i], lastChange = got.ResourceVersion, time.Now()
+			}
 			o, final := Judge(got)
 			o.Elapsed = time.Since(starts[i])
 			out[i] = o
@@ -180,7 +191,8 @@ func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout
 				pending++
 			}
 		}
-		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+		settled := time.Since(lastChange) > Settle
+		if pending == 0 || settled || time.Now().After(deadline) || ctx.Err() != nil {
 			return out
 		}
 		time.Sleep(100 * time.Millisecond)
