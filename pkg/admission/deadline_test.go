@@ -56,3 +56,59 @@ func TestDeadlineInsideTheRules(t *testing.T) {
 		t.Errorf("response %+v, want an errored 504 naming the deadline and no patch", resp)
 	}
 }
+
+// TestAuditNeverDenies: what makes Review answer an errored response (a
+// deadline that passes inside the rules or before them, an object that is
+// not a pod) makes Audit allow the pod unchanged with a warning that says
+// why: allowed: false would deny the pod whatever failurePolicy says, and an
+// audit never blocks a pod.
+func TestAuditNeverDenies(t *testing.T) {
+	many := make([]corev1.Container, 100)
+	for i := range many {
+		many[i] = corev1.Container{Name: "c" + strings.Repeat("x", i), Image: "registry.example/app:1"}
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name   string
+		ctx    func() context.Context
+		object []byte
+		want   string
+	}{
+		{"deadline inside the rules", func() context.Context {
+			c := &endsAfter{Context: context.Background()}
+			c.left.Store(3)
+			return c
+		}, at.RawPod(at.Pod(func(p *corev1.Pod) { p.Spec.Containers = many })), "deadline"},
+		{"deadline before the rules", func() context.Context { return cancelled },
+			at.RawPod(at.Pod()), "deadline"},
+		{"not a pod", context.Background, []byte(`{"apiVersion":"v1","kind":"Pod","spec":{}}`), "no spec.containers"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: tc.object})
+			h := admission.NewHandler(nil, nil)
+			out, err := h.Review(tc.ctx(), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp, err := at.DecodeResponse(out); err != nil || resp.Allowed {
+				t.Fatalf("Review answered %+v (%v), want a denial: the case must be one Review errors on", resp, err)
+			}
+			out, err = h.Audit(tc.ctx(), body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := at.DecodeResponse(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !resp.Allowed || resp.Patch != nil || resp.PatchType != nil || resp.Result != nil {
+				t.Fatalf("Audit answered %+v, want the pod allowed unchanged", resp)
+			}
+			if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "could not audit") || !strings.Contains(resp.Warnings[0], tc.want) {
+				t.Errorf("warnings %q, want one saying the audit failed and naming %q", resp.Warnings, tc.want)
+			}
+		})
+	}
+}

@@ -115,7 +115,9 @@ func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
 // runs the same rules on the pod but never patches it. The response allows
 // the pod unchanged, with a warning for each field the rules would set and
 // the audit annotation AuditAnnotationWouldDefault listing their IDs; the
-// review counts with result "audited".
+// review counts with result "audited". Where Review would answer an errored
+// response, Audit allows the pod unchanged with a warning saying why (the
+// review counts as an error): an audit never blocks a pod.
 func (h *Handler) Audit(ctx context.Context, body []byte) ([]byte, error) {
 	return h.serve(ctx, body, true)
 }
@@ -127,6 +129,9 @@ func (h *Handler) serve(ctx context.Context, body []byte, audit bool) ([]byte, e
 		return nil, err
 	}
 	o := h.review(ctx, req, audit)
+	if audit && !o.resp.Allowed {
+		o.resp = auditFailed(o.resp)
+	}
 	out, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: reviewTypeMeta, Response: o.resp})
 	if err != nil {
 		// Cannot happen with these types; answer rather than drop the request.
@@ -147,6 +152,25 @@ func (h *Handler) serve(ctx context.Context, body []byte, audit bool) ([]byte, e
 	}
 	return out, nil
 }
+
+// auditFailed turns the errored response of an audit into one that allows
+// the pod unchanged and says why it was not audited: a response with
+// allowed: false denies the pod whatever the webhook's failurePolicy, and
+// watching what the defaults would do must never block a pod. The review
+// still counts and logs as an error.
+func auditFailed(errored *admissionv1.AdmissionResponse) *admissionv1.AdmissionResponse {
+	msg := "unknown error"
+	if errored.Result != nil && errored.Result.Message != "" {
+		msg = errored.Result.Message
+	}
+	if len(msg) > maxAuditErrorBytes {
+		msg = strings.ToValidUTF8(msg[:maxAuditErrorBytes], "") + "..."
+	}
+	return Allowed(errored.UID, "secure-defaults could not audit this pod: "+msg)
+}
+
+// maxAuditErrorBytes bounds the error an audit repeats in its warning.
+const maxAuditErrorBytes = 256
 
 // logAttrs describes a review for the log: who and what, never the object.
 func logAttrs(req *admissionv1.AdmissionRequest, o outcome) []slog.Attr {
