@@ -18,8 +18,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/secure-defaults/secure-defaults/pkg/audit"
-	"github.com/secure-defaults/secure-defaults/pkg/config"
-	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // exitFailOn is the exit code when a --fail-on condition holds.
@@ -145,17 +143,13 @@ func runAudit(ctx context.Context, args []string, s IO) int {
 		fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)
 		return 1
 	}
-	rules := defaults.Options{}
-	if o.config != "" {
-		c, err := config.Load(o.config)
-		if err != nil {
-			fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)
-			return 2
-		}
-		rules = c.Options()
-		if c.ImageLookup.Enabled != nil && *c.ImageLookup.Enabled {
-			fmt.Fprintln(s.Err, "note: the configuration turns image lookup on; the audit does not read images, so it runs the rules as with lookup off and cannot tell whether images run as root")
-		}
+	c, ok := loadConfig("audit", o.config, s)
+	if !ok {
+		return 2
+	}
+	rules := c.Options()
+	if c.ImageLookup.Enabled != nil && *c.ImageLookup.Enabled {
+		fmt.Fprintln(s.Err, "note: the configuration turns image lookup on; the audit does not read images, so it runs the rules as with lookup off and cannot tell whether images run as root")
 	}
 
 	cfg, ns, err := o.clientConfig()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/export"
 )
 
@@ -62,14 +61,9 @@ func runExport(_ context.Context, args []string, s IO) int {
 		fs.Usage()
 		return 2
 	}
-	cfg := config.Default()
-	if o.Config != "" {
-		c, err := config.Load(o.Config)
-		if err != nil {
-			fmt.Fprintf(s.Err, "secure-defaults export: %v\n", err)
-			return 2
-		}
-		cfg = c
+	cfg, ok := loadConfig("export", o.Config, s)
+	if !ok {
+		return 2
 	}
 	p, err := export.Build(cfg, o.Name)
 	if err != nil {

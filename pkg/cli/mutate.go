@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"github.com/secure-defaults/secure-defaults/internal/textdiff"
-	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
@@ -164,15 +163,11 @@ func runMutate(_ context.Context, args []string, s IO) int {
 		o.Files = fileList{"-"}
 	}
 
-	opts := defaults.Options{}
-	if o.Config != "" {
-		c, err := config.Load(o.Config)
-		if err != nil {
-			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
-			return 2
-		}
-		opts = c.Options()
+	c, ok := loadConfig("mutate", o.Config, s)
+	if !ok {
+		return 2
 	}
+	opts := c.Options()
 
 	var files []mutatedFile
 	for _, name := range o.Files {

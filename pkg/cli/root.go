@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/version"
 )
 
@@ -85,6 +86,22 @@ func parseFlags(fs *flag.FlagSet, args []string, s IO) (code int, ok bool) {
 		return 2, false
 	}
 	return 0, true
+}
+
+// loadConfig loads the configuration file given to command cmd with
+// --config, or returns config.Default() (the rules as shipped) when path is
+// empty. A file that does not load is written to s.Err and ok is false: the
+// command exits 2, as for any invalid argument.
+func loadConfig(cmd, path string, s IO) (c *config.Configuration, ok bool) {
+	if path == "" {
+		return config.Default(), true
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(s.Err, "secure-defaults %s: %v\n", cmd, err)
+		return nil, false
+	}
+	return c, true
 }
 
 func runVersion(_ context.Context, args []string, s IO) int {
