@@ -13,11 +13,13 @@ const DefaultRunAsUser int64 = 65532
 //
 // Sets: spec.securityContext.runAsUser (and runAsGroup where unset) = the
 // configured IDs; per container instead where the pod level cannot be used
-// (a container needs root or is left alone, or the ephemeralcontainers
-// subresource).
+// (a container needs root or is left alone, a container sets its own
+// runAsUser but no runAsGroup, which a pod-level group would change, or the
+// ephemeralcontainers subresource).
 //
 // Stays away when:
-//   - the pod or the container sets runAsUser: the user chose;
+//   - the pod or the container sets runAsUser: the user chose (its group
+//     too: the container's group is left as it was);
 //   - the container needs root (root.go): it keeps its user, and with it every
 //     rule's view of it, so a second pass changes nothing;
 //   - the pod is a Windows pod (the API server rejects runAsUser there).
@@ -45,7 +47,9 @@ func applyRunAsUser(pod *corev1.Pod, s *scope) (bool, []string) {
 	uid, gid := s.opts.runAsUser()
 	podLevel := s.podLevel()
 	for _, c := range s.all {
-		if c.root != "" {
+		// A pod-level runAsGroup would reach a container that names its
+		// own user but no group, and change the group it runs as.
+		if sc := c.get(); c.root != "" || (sc != nil && sc.RunAsUser != nil && sc.RunAsGroup == nil && (podSC == nil || podSC.RunAsGroup == nil)) {
 			podLevel = false
 		}
 	}

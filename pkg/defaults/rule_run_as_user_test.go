@@ -27,9 +27,16 @@ func TestRunAsUser(t *testing.T) {
 		{name: "a container needs root: per container on the others", tags: []string{tagOtherWay}, opts: on,
 			in:   newPod(ctr("app"), withSC(ctr("root"), root)),
 			want: newPod(withSC(ctr("app"), ids), withSC(ctr("root"), root))},
-		{name: "a container sets its own user", tags: []string{tagSet}, opts: on,
+		{name: "a container sets its own user: per container, so no pod-level group changes its group", tags: []string{tagSet}, opts: on,
 			in:   newPod(ctr("app"), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})),
-			want: tweak(newPod(ctr("app"), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})), user(DefaultRunAsUser, DefaultRunAsUser))},
+			want: newPod(withSC(ctr("app"), ids), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))}))},
+		{name: "a container sets its own user and group: pod level", tags: []string{tagSet}, opts: on,
+			in:   newPod(ctr("app"), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(1000))})),
+			want: tweak(newPod(ctr("app"), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(1000))})), user(DefaultRunAsUser, DefaultRunAsUser))},
+		{name: "a container sets its own user, the pod a group: pod-level user only", tags: []string{tagSet}, opts: on,
+			in: tweak(newPod(ctr("app"), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})),
+				func(p *corev1.Pod) { podSC(p).RunAsGroup = ptr(int64(7)) }),
+			want: tweak(newPod(ctr("app"), withSC(ctr("own"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})), user(DefaultRunAsUser, 7))},
 		{name: "init container as root, sidecar without a user", tags: []string{tagInit, tagSidecar}, opts: on,
 			in: tweak(newPod(ctr("app")), func(p *corev1.Pod) {
 				p.Spec.InitContainers = []corev1.Container{withSC(ctr("chown"), root), sidecar(ctr("proxy"))}
