@@ -1,10 +1,13 @@
 // Package testutil holds the small helpers that the tests of several
 // packages share, so each exists once: a throwaway CA and serving
-// certificate (the tests of pkg/certwatch, pkg/server and pkg/builtincert)
-// and a bounded wait for a condition. It is imported by tests only.
+// certificate (the tests of pkg/certwatch, pkg/server and pkg/builtincert),
+// a bounded wait for a condition, and a buffer that a server goroutine and
+// the test may share. It is imported by tests only.
 package testutil
 
 import (
+	"bytes"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,4 +40,25 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent use: a log or an output
+// stream written by a server goroutine and read by the test.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -205,7 +205,7 @@ func TestConnectionLimit(t *testing.T) {
 // TestLogAndMessageTruncated: a 100 KiB apiVersion is not echoed whole, in
 // the answer or the log.
 func TestLogAndMessageTruncated(t *testing.T) {
-	var logBuf syncBuffer
+	var logBuf testutil.SyncBuffer
 	ts := start(t, setup{logTo: &logBuf})
 	body := []byte(`{"apiVersion":"` + strings.Repeat("v", 100<<10) + `","kind":"AdmissionReview","request":{"uid":"u"}}`)
 	r, err := post(ts.client(false), ts.url(), "application/json", body)
@@ -223,23 +223,6 @@ func TestLogAndMessageTruncated(t *testing.T) {
 	if !strings.Contains(logBuf.String(), "refused a request") {
 		t.Errorf("no log line for the refused request: %q", logBuf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestLargeDeclaredBodiesLeaveTheReserve: bodies declared large may not use
