@@ -20,13 +20,18 @@ const Path = "docs/reference.md"
 // Read returns the reference doc, found by walking up from the working
 // directory to the repository root (the directory with go.mod that holds
 // docs/).
-func Read() ([]byte, error) {
+func Read() ([]byte, error) { return ReadFile(Path) }
+
+// ReadFile returns the file at rel (a path from the repository root, such
+// as "README.md"), found as Read finds the reference doc, for tests that
+// hold another doc to the code the same way.
+func ReadFile(rel string) ([]byte, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return nil, err
 	}
 	for {
-		b, err := os.ReadFile(filepath.Join(dir, Path))
+		b, err := os.ReadFile(filepath.Join(dir, rel))
 		if err == nil {
 			return b, nil
 		}
@@ -35,7 +40,7 @@ func Read() ([]byte, error) {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return nil, fmt.Errorf("%s not found above the working directory", Path)
+			return nil, fmt.Errorf("%s not found above the working directory", rel)
 		}
 		dir = parent
 	}

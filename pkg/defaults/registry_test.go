@@ -80,6 +80,42 @@ func TestEveryRuleIsTested(t *testing.T) {
 
 // TestRulesMatchReference checks the registry against the rule table of
 // docs/reference.md, both ways, by ID and in order.
+// TestRulesMatchReadme: the README's rule tables (defaults, then optional
+// rules) name every registered rule once, and no other; a rule is in the
+// optional table when it is Optional.
+func TestRulesMatchReadme(t *testing.T) {
+	doc, err := refdoc.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := refdoc.Names(doc, "## The rules")
+	if err != nil {
+		t.Fatalf("README.md: %v", err)
+	}
+	var defaultIDs, optionalIDs []string
+	for _, r := range Rules() {
+		if r.Optional {
+			optionalIDs = append(optionalIDs, r.ID)
+		} else {
+			defaultIDs = append(defaultIDs, r.ID)
+		}
+	}
+	want := append(defaultIDs, optionalIDs...)
+	if len(documented) != len(want) {
+		t.Fatalf("README.md's rule tables name %q, the registry holds %q", documented, want)
+	}
+	for i, id := range documented {
+		wantIn := defaultIDs
+		if i >= len(defaultIDs) {
+			wantIn = optionalIDs
+		}
+		if !slices.Contains(wantIn, id) {
+			t.Errorf("README.md's rule tables name %q, want the default rules %q first, then the optional ones %q", documented, defaultIDs, optionalIDs)
+			break
+		}
+	}
+}
+
 func TestRulesMatchReference(t *testing.T) {
 	doc, err := refdoc.Read()
 	if err != nil {
