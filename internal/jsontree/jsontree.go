@@ -9,8 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 // Decode decodes b, keeping numbers as json.Number so they compare exactly.
@@ -24,8 +27,6 @@ func Decode(b []byte) (any, error) {
 	return v, nil
 }
 
-var unescape = strings.NewReplacer("~1", "/", "~0", "~")
-
 // Path returns the nodes on the way from doc to the node at the JSON pointer
 // (RFC 6901), doc first and that node last.
 func Path(doc any, pointer string) ([]any, error) {
@@ -38,7 +39,7 @@ func Path(doc any, pointer string) ([]any, error) {
 	}
 	cur := doc
 	for _, tok := range strings.Split(pointer[1:], "/") {
-		tok = unescape.Replace(tok)
+		tok = jsonpointer.Unescape(tok)
 		switch c := cur.(type) {
 		case map[string]any:
 			cur = c[tok]
@@ -104,4 +105,56 @@ func lost(path string, a, b any, skip func(string) bool) []string {
 		}
 		return nil
 	}
+}
+
+// Changed lists the JSON pointers at which after differs from before: a leaf
+// set, changed or removed. An object or array that appears is descended
+// into, so each of its leaves is listed (an empty one is listed itself). A
+// null counts as unset.
+func Changed(before, after any) []string {
+	return changed("", before, after)
+}
+
+func changed(path string, a, b any) []string {
+	am, aIsMap := a.(map[string]any)
+	bm, bIsMap := b.(map[string]any)
+	if (aIsMap || a == nil) && (bIsMap || b == nil) && (aIsMap || bIsMap) {
+		var out []string
+		for k, v := range am {
+			out = append(out, changed(path+"/"+jsonpointer.Escape(k), v, bm[k])...)
+		}
+		for k, v := range bm {
+			if _, ok := am[k]; !ok {
+				out = append(out, changed(path+"/"+jsonpointer.Escape(k), nil, v)...)
+			}
+		}
+		if len(am) == 0 && len(bm) == 0 && aIsMap != bIsMap {
+			out = append(out, path)
+		}
+		slices.Sort(out)
+		return out
+	}
+	as, aIsList := a.([]any)
+	bs, bIsList := b.([]any)
+	if (aIsList || a == nil) && (bIsList || b == nil) && (aIsList || bIsList) {
+		var out []string
+		for i := range max(len(as), len(bs)) {
+			var x, y any
+			if i < len(as) {
+				x = as[i]
+			}
+			if i < len(bs) {
+				y = bs[i]
+			}
+			out = append(out, changed(path+"/"+strconv.Itoa(i), x, y)...)
+		}
+		if len(as) == 0 && len(bs) == 0 && aIsList != bIsList {
+			out = append(out, path)
+		}
+		return out
+	}
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	return []string{path}
 }

@@ -1,8 +1,11 @@
 package jsontree
 
 import (
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 func mustDecode(t *testing.T, s string) any {
@@ -50,5 +53,35 @@ func TestPath(t *testing.T) {
 		if _, err := Path(doc, bad); err == nil {
 			t.Errorf("Path(%q): want an error", bad)
 		}
+	}
+}
+
+func TestChanged(t *testing.T) {
+	cases := []struct {
+		before, after string
+		want          []string
+	}{
+		{`{"a":1,"b":[1]}`, `{"a":1,"b":[1]}`, nil},
+		{`{"a":null}`, `{"a":{"x":1,"y":{"z":true}}}`, []string{"/a/x", "/a/y/z"}},
+		{`{}`, `{"v":[{"name":"tmp","emptyDir":{}}]}`, []string{"/v/0/emptyDir", "/v/0/name"}},
+		{`{"v":[1]}`, `{"v":[1,2]}`, []string{"/v/1"}},
+		{`{"a":{"b":1,"c":2}}`, `{"a":{"b":3}}`, []string{"/a/b", "/a/c"}},
+		{`{"m":{"x.dev/k":"1"}}`, `{"m":{"x.dev/k":"1","a~b":"2"}}`, []string{"/m/a~0b"}},
+		{`{"a":{"b":1}}`, `{"a":[1]}`, []string{"/a"}}, // a type change is one change
+	}
+	for _, tc := range cases {
+		got := Changed(mustDecode(t, tc.before), mustDecode(t, tc.after))
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Changed(%s, %s) = %q, want %q", tc.before, tc.after, got, tc.want)
+		}
+	}
+}
+
+func TestPathUnescapes(t *testing.T) {
+	doc := mustDecode(t, `{"m":{"a/b~c":1}}`)
+	nodes, err := Path(doc, "/m/"+jsonpointer.Escape("a/b~c"))
+	if err != nil || nodes[len(nodes)-1] == nil {
+		t.Errorf("Path does not find the key Escape made the token of: %v", err)
 	}
 }

@@ -13,10 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
+	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
 )
 
 // recorder is a metrics.Recorder that remembers what it was told.
@@ -24,6 +25,11 @@ type recorder struct {
 	mu       sync.Mutex
 	reviews  []observed
 	rejected int
+	skipped  []skipped
+}
+
+type skipped struct {
+	rules, containerReasons []string
 }
 
 type observed struct {
@@ -44,6 +50,12 @@ func (r *recorder) ObserveRejected() {
 	r.rejected++
 }
 
+func (r *recorder) ObserveSkipped(rules, containerReasons []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skipped = append(r.skipped, skipped{rules, containerReasons})
+}
+
 var configMaps = metav1.GroupVersionResource{Version: "v1", Resource: "configmaps"}
 
 func withRootContainer(p *corev1.Pod) {
@@ -54,26 +66,17 @@ func withRootContainer(p *corev1.Pod) {
 	})
 }
 
-func withEphemeral(name string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
-			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1"},
-			TargetContainerName:      "app",
-		})
-	}
-}
-
 // TestReviewInScope sends well-formed reviews and checks the answer against
 // what the rules themselves do: the patch, applied to the raw object with
 // the API server's JSON patch library, gives exactly the pod defaults.Apply
 // (or ApplyEphemeral) returns.
 func TestReviewInScope(t *testing.T) {
-	running := at.Hardened(at.Pod(withEphemeral("debug-1")))
+	running := at.Hardened(at.Pod(at.WithEphemeral("debug-1")))
 	ephemeralOld := at.RawPod(running)
-	ephemeralNew := at.Pod(withEphemeral("debug-1"), withEphemeral("debug-2"))
+	ephemeralNew := at.Pod(at.WithEphemeral("debug-1"), at.WithEphemeral("debug-2"))
 	ephemeralNew.ObjectMeta = running.ObjectMeta
 	ephemeralNew.Spec = *running.Spec.DeepCopy()
-	withEphemeral("debug-2")(ephemeralNew)
+	at.WithEphemeral("debug-2")(ephemeralNew)
 
 	tests := []struct {
 		name       string
@@ -206,8 +209,16 @@ func TestReviewInScope(t *testing.T) {
 					t.Errorf("unexpected patch %q / audit annotations %v", resp.Patch, resp.AuditAnnotations)
 				}
 			}
-			if strings.Join(resp.Warnings, "\n") != strings.Join(wantRes.Warnings, "\n") {
-				t.Errorf("warnings = %q, want the rules' %q", resp.Warnings, wantRes.Warnings)
+			// The rules' warnings, then the Pod Security self-check's on the
+			// pod as the rules left it.
+			wantWarnings := wantRes.Warnings
+			if want != nil && !wantRes.OptedOut {
+				if w := podsecurity.Warning(want); w != "" {
+					wantWarnings = append(wantWarnings, w)
+				}
+			}
+			if strings.Join(resp.Warnings, "\n") != strings.Join(wantWarnings, "\n") {
+				t.Errorf("warnings = %q, want %q", resp.Warnings, wantWarnings)
 			}
 
 			if len(rec.reviews) != 1 || rec.rejected != 0 {

@@ -74,7 +74,9 @@ func (h serverHolder) SetCertificate(certPEM, keyPEM []byte) error {
 // Watcher of its own.
 func newTestManager(t *testing.T, clock *fakeClock, tweak func(*Options)) *Manager {
 	t.Helper()
-	return newTestManagerFor(t, clock, tweak, serverHolder{certwatch.New("", "", 0, nil)})
+	w := certwatch.New("", "", 0, nil)
+	w.SetClock(clock.Now) // it judges validity on the managers' clock
+	return newTestManagerFor(t, clock, tweak, serverHolder{w})
 }
 
 func newTestManagerFor(t *testing.T, clock *fakeClock, tweak func(*Options), holder Holder) *Manager {
@@ -515,6 +517,7 @@ func TestRepairs(t *testing.T) {
 			if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
 				t.Fatal(err)
 			}
+			before := servedPair(t, m).Cert
 			tt.break_(t, c)
 			clock.Set(t0.Add(time.Minute))
 			if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
@@ -527,6 +530,11 @@ func TestRepairs(t *testing.T) {
 			}
 			if err := apiServerAccepts(servedPair(t, m).Cert, bundle, clock.Now()); err != nil {
 				t.Errorf("served certificate rejected after repair: %v", err)
+			}
+			// Other replicas still serve the certificate from before: the
+			// repair keeps its CA in the bundle.
+			if err := apiServerAccepts(before, bundle, clock.Now()); err != nil {
+				t.Errorf("the certificate served before the repair is rejected after it: %v", err)
 			}
 		})
 	}
@@ -557,6 +565,7 @@ func TestRun(t *testing.T) {
 		c := fake.NewClientset(webhookConfig())
 		m := newTestManager(t, &fakeClock{}, nil)
 		m.now = time.Now
+		m.holder.(serverHolder).SetClock(time.Now)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- m.Run(ctx, c, testLogger()) }()

@@ -35,6 +35,15 @@ type Result struct {
 	// OptedOut is true when the pod carries the opt-out annotation and was
 	// left untouched.
 	OptedOut bool
+	// Err is set when Options.Context was done before the pass finished:
+	// the pod is half changed and must be thrown away.
+	Err error
+	// SkippedRules holds the IDs of enabled rules that the pod's
+	// skip-rules annotation kept from running, sorted.
+	SkippedRules []string
+	// SkippedContainers lists the containers in scope that every rule left
+	// alone, in pod order, with the reason.
+	SkippedContainers []SkippedContainer
 }
 
 // Changed reports whether any rule changed the pod.
@@ -74,8 +83,26 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 			"the pod's annotation %s=%s was ignored: this cluster does not allow pods to opt out of the secure defaults",
 			InjectKey, pod.Annotations[InjectKey]))
 	}
+	if name := repeatedName(s.all); name != "" {
+		// The API server rejects such a pod after mutating admission, with
+		// the field at fault; defaulting it would only cost time.
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"container name %q is used more than once, which the API server rejects; no defaults were applied", echo(name)))
+		return res
+	}
+	skip := readOptOuts(pod.Annotations, s, opts)
+	res.Warnings = append(res.Warnings, skip.warnings...)
+	res.SkippedContainers = s.exclude(skip.containers)
 	for _, r := range registry {
+		if err := s.interrupted(); err != nil {
+			res.Err = fmt.Errorf("the rules were interrupted before %s: %w", r.ID, err)
+			return res
+		}
 		if !opts.enabled(r) {
+			continue
+		}
+		if skip.rules[r.ID] {
+			res.SkippedRules = append(res.SkippedRules, r.ID)
 			continue
 		}
 		changed, warnings := r.apply(pod, s)
@@ -84,7 +111,13 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 		}
 		res.Warnings = append(res.Warnings, warnings...)
 	}
+	if err := s.interrupted(); err != nil {
+		res.Err = fmt.Errorf("the rules were interrupted: %w", err)
+		return res
+	}
 	sort.Strings(res.Applied)
+	sort.Strings(res.SkippedRules)
+	res.Warnings = append(res.Warnings, skippedWarnings(res)...)
 	if res.Changed() && !s.ephemeralOnly {
 		if err := recordApplied(pod, res.Applied); err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
@@ -93,6 +126,50 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 		}
 	}
 	return res
+}
+
+// repeatedName returns a container name used twice (across init, regular
+// and ephemeral containers, as the API server counts), or "".
+func repeatedName(all []container) string {
+	seen := make(map[string]bool, len(all))
+	for _, c := range all {
+		if seen[c.name] {
+			return c.name
+		}
+		seen[c.name] = true
+	}
+	return ""
+}
+
+// skippedWarnings names what the pass left out on request.
+func skippedWarnings(res Result) []string {
+	var out []string
+	if len(res.SkippedRules) > 0 {
+		out = append(out, fmt.Sprintf("rules skipped by the annotation %s: %s", SkipRulesAnnotation, strings.Join(res.SkippedRules, ", ")))
+	}
+	if len(res.SkippedContainers) > 0 {
+		names := make([]string, len(res.SkippedContainers))
+		for i, c := range res.SkippedContainers {
+			names[i] = fmt.Sprintf("%q (%s)", echo(c.Name), skipReasonText(c.Reason))
+		}
+		if len(names) > maxEchoedItems {
+			names = append(names[:maxEchoedItems], fmt.Sprintf("and %d more", len(names)-maxEchoedItems))
+		}
+		out = append(out, "containers left without secure defaults: "+strings.Join(names, ", "))
+	}
+	return out
+}
+
+func skipReasonText(reason string) string {
+	switch reason {
+	case SkipReasonAnnotation:
+		return "annotation " + SkipContainersAnnotation
+	case SkipReasonExcludeContainers:
+		return "name matches excludeContainers"
+	case SkipReasonExcludeImages:
+		return "image matches excludeImages"
+	}
+	return reason
 }
 
 // OptedOut reports whether pod carries the opt-out annotation.

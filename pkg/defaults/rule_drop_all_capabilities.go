@@ -30,10 +30,12 @@ const capAll = "ALL"
 //   - the container needs root for another reason (see root.go): root
 //     without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER or CAP_SETUID cannot
 //     chown a volume or switch user, so it keeps the runtime's capabilities
-//     and a warning says why.
+//     and a warning says why (unless it drops ALL spelled another way
+//     itself: then it has nothing left to lose and "ALL" is appended).
 var ruleDropAllCapabilities = Rule{
 	ID:      "drop-all-capabilities",
 	Summary: `"ALL" appended to capabilities.drop of every container that does not need root`,
+	Writes:  inEveryContainer("securityContext/capabilities/drop"),
 	apply:   applyDropAllCapabilities,
 }
 
@@ -43,7 +45,7 @@ func applyDropAllCapabilities(_ *corev1.Pod, s *scope) (bool, []string) {
 	}
 	changed := false
 	var warnings []string
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		var caps *corev1.Capabilities
 		if sc := c.get(); sc != nil {
 			if isTrue(sc.Privileged) {

@@ -18,6 +18,7 @@ import corev1 "k8s.io/api/core/v1"
 var ruleNoPrivilegeEscalation = Rule{
 	ID:      "no-privilege-escalation",
 	Summary: "allowPrivilegeEscalation: false on every container that is not privileged and does not add CAP_SYS_ADMIN",
+	Writes:  inEveryContainer("securityContext/allowPrivilegeEscalation"),
 	apply:   applyNoPrivilegeEscalation,
 }
 
@@ -26,7 +27,7 @@ func applyNoPrivilegeEscalation(_ *corev1.Pod, s *scope) (bool, []string) {
 		return false, nil
 	}
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); sc != nil {
 			if sc.AllowPrivilegeEscalation != nil || isTrue(sc.Privileged) {
 				continue

@@ -31,6 +31,7 @@ import (
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
 	Summary: "runAsNonRoot: true at pod level (per container next to a container that needs root)",
+	Writes:  append([]string{"/spec/securityContext/runAsNonRoot"}, inEveryContainer("securityContext/runAsNonRoot")...),
 	apply:   applyRunAsNonRoot,
 }
 
@@ -44,9 +45,9 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	}
 	var warnings []string
 	rootInScope := false
-	for _, c := range s.all {
+	for c := range s.each(s.all) {
 		if isRoot(c) {
-			if !s.ephemeralOnly || s.inScope(c) {
+			if s.podLevel() || s.inScope(c) {
 				rootInScope = true
 				warnings = append(warnings, fmt.Sprintf(
 					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID, or runAsNonRoot yourself, to decide",
@@ -54,7 +55,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 			}
 		}
 	}
-	if !s.ephemeralOnly && !rootInScope {
+	if s.podLevel() && !rootInScope {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}
@@ -62,7 +63,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 		return true, nil
 	}
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(c) {
 			continue
 		}
@@ -81,7 +82,7 @@ func blockedByPodLevel(podSC *corev1.PodSecurityContext, s *scope) []string {
 		return nil
 	}
 	var warnings []string
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		// Only where the UID or account says so: a privileged container's
 		// image may well run as non-root.
 		if isRoot(c) && (c.root == reasonUID0 || c.root == reasonWindowsAdmin) {

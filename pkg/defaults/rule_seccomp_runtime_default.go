@@ -38,6 +38,7 @@ import (
 var ruleSeccompRuntimeDefault = Rule{
 	ID:      "seccomp-runtime-default",
 	Summary: "seccompProfile {type: RuntimeDefault} at pod level, or what the deprecated seccomp annotations say; containers with their own profile keep it",
+	Writes:  append([]string{"/spec/securityContext/seccompProfile"}, inEveryContainer("securityContext/seccompProfile")...),
 	apply:   applySeccompRuntimeDefault,
 }
 
@@ -50,7 +51,7 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 	// keepsAnnotation: containers whose annotation is not translated stay
 	// without a field, and the pod-level profile must not cover them.
 	keepsAnnotation := map[string]bool{}
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); sc != nil && sc.SeccompProfile != nil {
 			continue
 		}
@@ -81,14 +82,14 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 				corev1.SeccompPodAnnotationKey, v))
 		}
 	}
-	if !s.ephemeralOnly && len(keepsAnnotation) == 0 {
+	if s.podLevel() && len(keepsAnnotation) == 0 {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}
 		pod.Spec.SecurityContext.SeccompProfile = podProfile
 		return true, warnings
 	}
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); (sc != nil && sc.SeccompProfile != nil) || keepsAnnotation[c.name] {
 			continue
 		}

@@ -31,6 +31,7 @@ const tmpPath = "/tmp"
 var ruleTmpEmptyDir = Rule{
 	ID:      "tmp-emptydir",
 	Summary: "an emptyDir mounted at /tmp in every container whose root filesystem is read-only",
+	Writes:  []string{"/spec/volumes", "/spec/initContainers/*/volumeMounts", "/spec/containers/*/volumeMounts"},
 	apply:   applyTmpEmptyDir,
 }
 
@@ -41,7 +42,7 @@ func applyTmpEmptyDir(pod *corev1.Pod, s *scope) (bool, []string) {
 	var warnings []string
 	var taken map[string]bool
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); sc == nil || !isTrue(sc.ReadOnlyRootFilesystem) || mountsTmp(c) {
 			continue
 		}

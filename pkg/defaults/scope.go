@@ -1,6 +1,7 @@
 package defaults
 
 import (
+	"iter"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,9 +24,12 @@ type container struct {
 	securityContext **corev1.SecurityContext
 	volumeMounts    *[]corev1.VolumeMount
 	volumeDevices   []corev1.VolumeDevice
+	image           string
 	// root says why the container needs root (see root.go), or is "". It is
 	// worked out once, before any rule runs, so every rule sees the same.
 	root string
+	// scoped is set when the container is one this pass defaults.
+	scoped bool
 }
 
 // sc returns the container's security context, creating it if needed.
@@ -53,8 +57,63 @@ type scope struct {
 	// fields; hostProcess for Windows HostProcess pods, which take nothing.
 	windows     bool
 	hostProcess bool
+	// excluded is set when some container of the pod is left alone (skip
+	// annotation or exclusion pattern): a pod-level value would reach it, so
+	// rules set per container what they would set at pod level.
+	excluded bool
 	// opts are the options of this pass, for rules that take settings.
 	opts Options
+}
+
+// each yields cs in order until the pass's context is done, so no loop over
+// a pod's containers outlives the review's deadline; apply then reports the
+// interruption and the half-changed pod is thrown away.
+func (s *scope) each(cs []container) iter.Seq[container] {
+	return func(yield func(container) bool) {
+		for _, c := range cs {
+			if s.interrupted() != nil || !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// interrupted returns the context's error once the pass must stop.
+func (s *scope) interrupted() error {
+	if s.opts.Context == nil {
+		return nil
+	}
+	return s.opts.Context.Err()
+}
+
+// podLevel reports whether rules may set pod-level fields: not on the
+// ephemeralcontainers subresource, and not while a container of the pod is
+// left alone.
+func (s *scope) podLevel() bool { return !s.ephemeralOnly && !s.excluded }
+
+// exclude takes the named containers out of the scope and returns those of
+// them that were in it, in pod order.
+func (s *scope) exclude(reasons map[string]string) []SkippedContainer {
+	if len(reasons) == 0 {
+		return nil
+	}
+	s.excluded = true
+	var skipped []SkippedContainer
+	kept := s.containers[:0:0]
+	for _, c := range s.containers {
+		if r, ok := reasons[c.name]; ok {
+			skipped = append(skipped, SkippedContainer{Name: c.name, Reason: r})
+			continue
+		}
+		kept = append(kept, c)
+	}
+	s.containers = kept
+	for i := range s.all {
+		if _, ok := reasons[s.all[i].name]; ok {
+			s.all[i].scoped = false
+		}
+	}
+	return skipped
 }
 
 // newScope builds the scope for pod. With existing == nil every container is
@@ -67,9 +126,11 @@ func newScope(pod *corev1.Pod, existing map[string]bool, facts Facts) *scope {
 		c := &s.all[i]
 		c.root = needsRoot(pod.Spec.SecurityContext, c.get(), facts.NeedsRoot[c.name])
 	}
-	for _, c := range s.all {
+	for i := range s.all {
+		c := &s.all[i]
 		if existing == nil || (c.kind == kindEphemeral && !existing[c.name]) {
-			s.containers = append(s.containers, c)
+			c.scoped = true
+			s.containers = append(s.containers, *c)
 		}
 	}
 	s.hostProcess = isHostProcess(pod)
@@ -146,15 +207,15 @@ func allContainers(pod *corev1.Pod) []container {
 	spec := &pod.Spec
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		out = append(out, container{kind: kindInit, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
+		out = append(out, container{kind: kindInit, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices, image: c.Image})
 	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		out = append(out, container{kind: kindRegular, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
+		out = append(out, container{kind: kindRegular, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices, image: c.Image})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i].EphemeralContainerCommon
-		out = append(out, container{kind: kindEphemeral, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
+		out = append(out, container{kind: kindEphemeral, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices, image: c.Image})
 	}
 	return out
 }
@@ -175,14 +236,7 @@ func (k containerKind) singular() string {
 }
 
 // inScope reports whether c is one of the containers this pass defaults.
-func (s *scope) inScope(c container) bool {
-	for _, in := range s.containers {
-		if in.securityContext == c.securityContext {
-			return true
-		}
-	}
-	return false
-}
+func (s *scope) inScope(c container) bool { return c.scoped }
 
 // capabilityIn reports whether list holds capability name, in any case and
 // with or without the CAP_ prefix, as container runtimes read it.

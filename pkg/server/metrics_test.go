@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -42,13 +42,14 @@ func scrape(t *testing.T, url string) map[string]float64 {
 }
 
 // TestMetricsCountTraffic sends known traffic and checks the exact counts on
-// the /metrics page.
+// the /metrics page. The names and labels it reads are those of
+// docs/reference.md ("Metrics"), which dashboards and alerts rely on.
 func TestMetricsCountTraffic(t *testing.T) {
 	ts := start(t, setup{})
 	c := ts.client(true)
 	running := at.Hardened(at.Pod())
 	debugged := running.DeepCopy()
-	withEphemeral("dbg")(debugged)
+	at.WithEphemeral("dbg")(debugged)
 	const badObject = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","resource":{"version":"v1","resource":"pods"},"object":{"spec":"x"}}}`
 
 	type send struct {
