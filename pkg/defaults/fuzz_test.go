@@ -13,7 +13,7 @@ import (
 // checkPass (the patch reproduces the mutated pod when applied with the API
 // server's library, no user value changes, arrays only grow at the end,
 // valid volume names and field combinations, idempotence), plus: Windows pods
-// get no Linux-only field, and an ephemeral-container update changes nothing
+// get no Linux-only field (optional rules on or off), and an ephemeral-container update changes nothing
 // but the new ephemeral containers.
 func FuzzApply(f *testing.F) {
 	f.Add([]byte{})
@@ -37,7 +37,16 @@ func FuzzApply(f *testing.F) {
 		if cs := allContainers(pod); len(data)%2 == 1 && len(cs) > 0 {
 			all.ExcludeContainers = []string{cs[0].name}
 		}
-		checkPassWith(t, pod, existing, all)
+		outAll, _ := checkPassWith(t, pod, existing, all)
+		if isWindows(pod) || isHostProcess(pod) {
+			// With the optional rules on, a Windows pod gets nothing more
+			// but automountServiceAccountToken, which is not Linux-only.
+			b := outAll.DeepCopy()
+			if pod.Spec.AutomountServiceAccountToken == nil {
+				b.Spec.AutomountServiceAccountToken = nil
+			}
+			checkWindowsUntouched(t, pod, b)
+		}
 
 		out, res := checkPass(t, pod, existing)
 		if res.OptedOut && res.Changed() {
