@@ -13,7 +13,9 @@
 // Audit answers reviews for namespaces in audit mode: the same rules run on
 // the same pod, but the answer never patches; it says in one warning per
 // value what the patch would have set, and names the rules in the audit
-// annotation would-default. The rules' options (package config) are read at
+// annotation would-default. It never denies: where Review would answer an
+// error, Audit allows the pod and says in a warning why it was not audited.
+// The rules' options (package config) are read at
 // the start of every review, so a reloaded configuration applies to the next.
 //
 // A review that decodes always gets an AdmissionResponse with the request's
