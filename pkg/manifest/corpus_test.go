@@ -61,6 +61,11 @@ func run(t *testing.T, name string, src []byte) ([]Result, []byte) {
 }
 
 func runAll(t *testing.T, name string, src []byte) (results []Result, normalized, preserved []byte, notes []string) {
+	return runAllWith(t, name, src, defaults.Options{})
+}
+
+// runAllWith is runAll under the rules' options opts.
+func runAllWith(t *testing.T, name string, src []byte, opts defaults.Options) (results []Result, normalized, preserved []byte, notes []string) {
 	t.Helper()
 	f, err := ReadFile(bytes.NewReader(src), name)
 	if err != nil {
@@ -68,7 +73,7 @@ func runAll(t *testing.T, name string, src []byte) (results []Result, normalized
 	}
 	var objs [][]byte
 	for _, d := range f.Documents {
-		r, err := Mutate(d, defaults.Options{})
+		r, err := Mutate(d, opts)
 		if err != nil {
 			t.Fatalf("Mutate: %v", err)
 		}
@@ -196,32 +201,63 @@ func TestCorpusPreservedIsPatched(t *testing.T) {
 	for _, f := range corpusFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			results, _, out, _ := runAll(t, filepath.Base(f), readFile(t, f))
-			back, err := Read(bytes.NewReader(out), "out")
-			if err != nil {
-				t.Fatalf("output does not read back: %v", err)
-			}
-			if len(back) != len(results) {
-				t.Fatalf("output holds %d documents, input %d", len(back), len(results))
-			}
-			for i, r := range results {
-				p, err := jsonpatch.DecodePatch(r.Patch)
-				if err != nil {
-					t.Fatal(err)
-				}
-				want, err := p.Apply(r.Document.JSON)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !sameJSON(t, back[i].JSON, want) {
-					t.Errorf("document %d reads back as\n%s\nwant the input plus its patch\n%s", i+1, back[i].JSON, want)
-				}
-			}
+			checkReadsBack(t, out, results)
 			_, _, again, _ := runAll(t, "second", out)
 			if !bytes.Equal(again, out) {
 				t.Errorf("a second pass changed the output:\n%s", again)
 			}
 		})
 	}
+}
+
+// TestCorpusPreservedWithEveryRule is TestCorpusPreservedIsPatched with every
+// optional rule on, so the writer also adds the fields only they set
+// (automountServiceAccountToken, fsGroup, runAsUser/runAsGroup,
+// readOnlyRootFilesystem and the /tmp volumes that follow).
+func TestCorpusPreservedWithEveryRule(t *testing.T) {
+	all := defaults.Options{Rules: map[string]bool{}}
+	for _, id := range defaults.RuleIDs() {
+		all.Rules[id] = true
+	}
+	for _, f := range corpusFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			results, _, out, _ := runAllWith(t, filepath.Base(f), readFile(t, f), all)
+			checkReadsBack(t, out, results)
+			_, _, again, _ := runAllWith(t, "second", out, all)
+			if !bytes.Equal(again, out) {
+				t.Errorf("a second pass changed the output:\n%s", again)
+			}
+		})
+	}
+}
+
+// checkReadsBack checks that out, the preserving writer's output for
+// results, reads back as one document per result, each the input document
+// with its patch applied by the API server's JSON-patch library, and
+// returns it read back.
+func checkReadsBack(t *testing.T, out []byte, results []Result) *File {
+	t.Helper()
+	back, err := ReadFile(bytes.NewReader(out), "out")
+	if err != nil {
+		t.Fatalf("output does not read back: %v\n%s", err, out)
+	}
+	if len(back.Documents) != len(results) {
+		t.Fatalf("output holds %d documents, want %d:\n%s", len(back.Documents), len(results), out)
+	}
+	for i, r := range results {
+		p, err := jsonpatch.DecodePatch(r.Patch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := p.Apply(r.Document.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sameJSON(t, back.Documents[i].JSON, want) {
+			t.Fatalf("document %d reads back as\n%s\nwant the input plus its patch\n%s", i+1, back.Documents[i].JSON, want)
+		}
+	}
+	return back
 }
 
 // compareGolden compares got with the golden file; an empty got means the

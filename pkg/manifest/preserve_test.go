@@ -1,11 +1,8 @@
 package manifest
 
 import (
-	"bytes"
 	"strings"
 	"testing"
-
-	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
@@ -30,26 +27,7 @@ func preserve(t *testing.T, in string) (string, []string) {
 	if err != nil {
 		t.Fatalf("Preserve: %v", err)
 	}
-	back, err := Read(bytes.NewReader(out), "out")
-	if err != nil {
-		t.Fatalf("output does not read back: %v\n%s", err, out)
-	}
-	if len(back) != len(results) {
-		t.Fatalf("output holds %d documents, want %d:\n%s", len(back), len(results), out)
-	}
-	for i, r := range results {
-		p, err := jsonpatch.DecodePatch(r.Patch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want, err := p.Apply(r.Document.JSON)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sameJSON(t, back[i].JSON, want) {
-			t.Fatalf("document %d reads back as\n%s\nwant\n%s", i+1, back[i].JSON, want)
-		}
-	}
+	checkReadsBack(t, out, results)
 	return string(out), notes
 }
 
