@@ -97,7 +97,7 @@ func NewOptions() *Options {
 // AddFlags registers the options as flags on fs, with the current values as
 // defaults.
 func (o *Options) AddFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Listen, "listen", o.Listen, "HTTPS address for POST /mutate")
+	fs.StringVar(&o.Listen, "listen", o.Listen, "HTTPS address for POST /mutate and POST /audit (admission reviews)")
 	fs.StringVar(&o.MetricsListen, "metrics-listen", o.MetricsListen, "plain-HTTP address for /metrics, /healthz and /readyz")
 	fs.StringVar(&o.CertFile, "tls-cert-file", o.CertFile, "PEM serving certificate (with chain); reloaded when it changes, and waited for if missing at start")
 	fs.StringVar(&o.KeyFile, "tls-private-key-file", o.KeyFile, "PEM private key of --tls-cert-file (ECDSA, RSA or Ed25519)")
