@@ -242,3 +242,19 @@ func TestLargeDeclaredBodiesLeaveTheReserve(t *testing.T) {
 		t.Fatalf("normal review while large bodies hold the bytes in flight: %v, status %d %s", err, r.status, r.body)
 	}
 }
+
+// TestRefusalLogNamesThePath: a request refused on /audit is logged as one
+// to /audit, not /mutate.
+func TestRefusalLogNamesThePath(t *testing.T) {
+	var logBuf testutil.SyncBuffer
+	ts := start(t, setup{logTo: &logBuf})
+	for _, path := range []string{"/audit", "/mutate"} {
+		url := strings.TrimSuffix(ts.url(), "/mutate") + path
+		if r, err := post(ts.client(false), url, "text/plain", []byte("{}")); err != nil || r.status != http.StatusUnsupportedMediaType {
+			t.Fatalf("%s: got %v, want 415", path, err)
+		}
+		if !strings.Contains(logBuf.String(), "refused a request to "+path) {
+			t.Errorf("no log line naming %s: %q", path, logBuf.String())
+		}
+	}
+}

@@ -280,7 +280,7 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 	wrote := false
 	defer func() {
 		if p := recover(); p != nil {
-			s.log.Error("panic serving /mutate", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			s.log.Error("panic serving a review", slog.String("path", r.URL.Path), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 			s.metrics.ObserveRejected()
 			if !wrote {
 				http.Error(w, "internal error while reviewing the request", http.StatusInternalServerError)
@@ -363,7 +363,7 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
 	msg = Truncate(msg, maxLoggedValue)
 	s.metrics.ObserveRejected()
-	s.log.Warn("refused a request to /mutate", slog.Int("status", code), slog.String("remote", r.RemoteAddr), slog.String("reason", msg))
+	s.log.Warn("refused a request to "+r.URL.Path, slog.Int("status", code), slog.String("remote", r.RemoteAddr), slog.String("reason", msg))
 	http.Error(w, msg, code)
 }
 
