@@ -3,7 +3,10 @@
 // runs it) over every pod the rules are tested with — the rule tables'
 // fixtures, the mutate corpus and a batch of generated pods — before and
 // after the rules, asserting "valid before ⇒ valid after": a patch never
-// makes a valid pod invalid.
+// makes a valid pod invalid. The fixtures and the generated pods are checked
+// twice: with the shipped rules, and with every rule on, optional ones
+// included (for half the generated pods with a container excluded, so the
+// per-container fallbacks are checked too).
 //
 // It is a module of its own so that the project itself never depends on
 // k8s.io/kubernetes. `make validation` (part of `make test`) runs it: it

@@ -98,17 +98,36 @@ func check(t *testing.T, name string, in, out *corev1.Pod, existing []corev1.Eph
 }
 
 // apply runs the rules as the webhook does on the pod the API server hands
-// it, which is already defaulted.
+// it, which is already defaulted, with the shipped options.
 func apply(pod *corev1.Pod, existing []corev1.EphemeralContainer) (*corev1.Pod, *corev1.Pod) {
+	return applyWith(pod, existing, defaults.Options{})
+}
+
+// applyWith is apply under opts.
+func applyWith(pod *corev1.Pod, existing []corev1.EphemeralContainer, opts defaults.Options) (*corev1.Pod, *corev1.Pod) {
 	in := pod.DeepCopy()
 	legacyscheme.Scheme.Default(in)
 	out := in.DeepCopy()
 	if existing != nil {
-		defaults.ApplyEphemeral(out, existing, defaults.Options{})
+		defaults.ApplyEphemeral(out, existing, opts)
 	} else {
-		defaults.Apply(out, defaults.Options{})
+		defaults.Apply(out, opts)
 	}
 	return in, out
+}
+
+// everyRule returns options with every rule on, optional ones included, and
+// (when exclude is set) the pod's first container left alone, so the rules'
+// per-container fallbacks are checked too.
+func everyRule(pod *corev1.Pod, exclude bool) defaults.Options {
+	o := defaults.Options{Rules: map[string]bool{}}
+	for _, id := range defaults.RuleIDs() {
+		o.Rules[id] = true
+	}
+	if exclude && len(pod.Spec.Containers) > 0 {
+		o.ExcludeContainers = []string{pod.Spec.Containers[0].Name}
+	}
+	return o
 }
 
 // TestRuleFixtures checks every pod pkg/defaults' tests checked.
@@ -121,7 +140,7 @@ func TestRuleFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n tally
+	var n, every tally
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
@@ -133,15 +152,18 @@ func TestRuleFixtures(t *testing.T) {
 		}
 		in, out := apply(fx.Pod, fx.Existing)
 		check(t, filepath.Base(f), in, out, fx.Existing, &n)
+		in, out = applyWith(fx.Pod, fx.Existing, everyRule(fx.Pod, false))
+		check(t, filepath.Base(f)+" (every rule)", in, out, fx.Existing, &every)
 	}
 	n.require(t, 80)
+	every.require(t, 80)
 }
 
 // TestGeneratedPods checks a fixed batch of pods from internal/podgen, the
 // generator the rules' fuzzer uses.
 func TestGeneratedPods(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 2026))
-	var n tally
+	var n, every tally
 	for i := 0; i < 3000; i++ {
 		data := make([]byte, rng.IntN(96))
 		for j := range data {
@@ -158,8 +180,11 @@ func TestGeneratedPods(t *testing.T) {
 		}
 		in, out := apply(pod, existing)
 		check(t, fmt.Sprintf("generated pod %d (%x)", i, data), in, out, existing, &n)
+		in, out = applyWith(pod, existing, everyRule(pod, i%2 == 1))
+		check(t, fmt.Sprintf("generated pod %d (%x), every rule", i, data), in, out, existing, &every)
 	}
 	n.require(t, 1000)
+	every.require(t, 1000)
 }
 
 // TestMutateCorpus checks every pod of the mutate corpus, before and after
