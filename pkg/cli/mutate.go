@@ -32,7 +32,7 @@ const (
 // (malformed input) and 2 (usage), so a CI gate can tell them apart.
 const exitWouldChange = 3
 
-const mutateUsage = `Usage: secure-defaults mutate [-f FILE]... [--output yaml|normalized|patch] [--in-place | --check]
+const mutateUsage = `Usage: secure-defaults mutate [-f FILE]... [--output yaml|normalized|patch] [--in-place | --check] [--config FILE]
 
 Applies the secure defaults to the pods in Kubernetes manifests, as the webhook
 would: Pods and the pod templates of Deployments, ReplicaSets, StatefulSets,

@@ -54,3 +54,22 @@ func TestFlagsMatchReference(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageNamesConfig: every command that takes --config and lists its
+// flags in the synopsis its -h starts with (serve says only "[flags]") names
+// it there, as docs/reference.md's synopsis does.
+func TestUsageNamesConfig(t *testing.T) {
+	for _, c := range commands() {
+		var help bytes.Buffer
+		if code := c.run(context.Background(), []string{"-h"}, IO{Out: io.Discard, Err: &help, Log: slog.New(slog.DiscardHandler)}); code != 0 {
+			t.Fatalf("%s -h: exit %d", c.name, code)
+		}
+		if !regexp.MustCompile(`(?m)^  -config\b`).MatchString(help.String()) {
+			continue
+		}
+		synopsis, _, _ := strings.Cut(help.String(), "\n\n")
+		if !strings.Contains(synopsis, "[flags]") && !strings.Contains(synopsis, "--config FILE") {
+			t.Errorf("%s takes --config, but its synopsis does not name it:\n%s", c.name, synopsis)
+		}
+	}
+}
