@@ -1,0 +1,125 @@
+package imagelookup
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Defaults of Config.
+const (
+	DefaultTimeout              = 2 * time.Second
+	DefaultTagTTL               = 30 * time.Second
+	DefaultCacheSize            = 10000
+	DefaultPlatform             = "linux/amd64"
+	DefaultMaxLayerBytes        = 64 << 20
+	DefaultMaxUncompressedBytes = 256 << 20
+)
+
+// Config is the imageLookup section of the configuration file. The zero
+// value is lookup off; SetDefaults fills in every unset field.
+type Config struct {
+	// Enabled turns image lookup on. Off by default.
+	Enabled bool `json:"enabled"`
+	// Timeout bounds one image's lookup (default 2s). A review never waits
+	// longer than its own deadline either: the lookup gets whichever is
+	// shorter, less a margin for the rest of the review.
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	// Platforms are the entries of a multi-platform image (an index) whose
+	// user is read, as "os/arch[/variant]" (default ["linux/amd64"]). With
+	// more than one, platforms that disagree on the user make the container
+	// count as needing root: the pod may land on any of them.
+	Platforms []string `json:"platforms,omitempty"`
+	// CacheSize is how many image digests the result cache holds (default
+	// 10000, about 3 MiB); the least recently used is dropped first. The
+	// same number bounds the tag cache.
+	CacheSize int `json:"cacheSize,omitempty"`
+	// TagTTL is how long a tag is taken to point at the digest it was last
+	// seen at (default 30s). Digests never change, so results by digest do
+	// not expire.
+	TagTTL *metav1.Duration `json:"tagTTL,omitempty"`
+	// MaxLayerBytes bounds the compressed bytes of layers read to find
+	// /etc/passwd for one image (default 64Mi); MaxUncompressedBytes bounds
+	// what they unpack to (default 256Mi). Past either the user name counts
+	// as unresolvable.
+	MaxLayerBytes        *resource.Quantity `json:"maxLayerBytes,omitempty"`
+	MaxUncompressedBytes *resource.Quantity `json:"maxUncompressedBytes,omitempty"`
+	// DockerConfig is the path of a docker config file (config.json) with
+	// the webhook's own registry credentials, read again at each registry
+	// lookup so a rotated Secret takes effect. Empty: anonymous only.
+	DockerConfig string `json:"dockerConfig,omitempty"`
+	// PullSecrets makes the webhook read each pod's imagePullSecrets to
+	// reach private registries. Off by default: it needs get on Secrets in
+	// every opted-in namespace.
+	PullSecrets bool `json:"pullSecrets,omitempty"`
+	// RootImageRunAsUser, when set, is pinned as the runAsUser of containers
+	// whose image runs as root, instead of letting them run as root. Off by
+	// default: an application that expects root may break.
+	RootImageRunAsUser *int64 `json:"rootImageRunAsUser,omitempty"`
+}
+
+// SetDefaults fills in every unset field with its default.
+func (c *Config) SetDefaults() {
+	if c.Timeout == nil {
+		c.Timeout = &metav1.Duration{Duration: DefaultTimeout}
+	}
+	if c.TagTTL == nil {
+		c.TagTTL = &metav1.Duration{Duration: DefaultTagTTL}
+	}
+	if len(c.Platforms) == 0 {
+		c.Platforms = []string{DefaultPlatform}
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = DefaultCacheSize
+	}
+	if c.MaxLayerBytes == nil {
+		c.MaxLayerBytes = resource.NewQuantity(DefaultMaxLayerBytes, resource.BinarySI)
+	}
+	if c.MaxUncompressedBytes == nil {
+		c.MaxUncompressedBytes = resource.NewQuantity(DefaultMaxUncompressedBytes, resource.BinarySI)
+	}
+}
+
+// Validate reports every invalid field at once, each named by its path in
+// the configuration file.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Timeout != nil && c.Timeout.Duration <= 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.timeout: must be positive, got %s", c.Timeout.Duration))
+	}
+	if c.TagTTL != nil && c.TagTTL.Duration < 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.tagTTL: must not be negative, got %s", c.TagTTL.Duration))
+	}
+	if c.CacheSize < 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.cacheSize: must not be negative, got %d", c.CacheSize))
+	}
+	if _, err := parsePlatforms(c.Platforms); err != nil {
+		errs = append(errs, fmt.Errorf("imageLookup.platforms: %w", err))
+	}
+	for field, q := range map[string]*resource.Quantity{"maxLayerBytes": c.MaxLayerBytes, "maxUncompressedBytes": c.MaxUncompressedBytes} {
+		if q != nil && q.Sign() <= 0 {
+			errs = append(errs, fmt.Errorf("imageLookup.%s: must be positive, got %s", field, q))
+		}
+	}
+	if u := c.RootImageRunAsUser; u != nil && (*u <= 0 || *u > 2147483647) {
+		errs = append(errs, fmt.Errorf("imageLookup.rootImageRunAsUser: must be a non-zero UID (1 to 2147483647), got %d", *u))
+	}
+	return errors.Join(errs...)
+}
+
+// parsePlatforms parses "os/arch[/variant]" strings.
+func parsePlatforms(ss []string) ([]v1.Platform, error) {
+	var out []v1.Platform
+	for _, s := range ss {
+		p, err := v1.ParsePlatform(s)
+		if err != nil || p.OS == "" || p.Architecture == "" {
+			return nil, fmt.Errorf("%q is not os/arch[/variant], e.g. %s", s, DefaultPlatform)
+		}
+		out = append(out, *p)
+	}
+	return out, nil
+}
