@@ -34,23 +34,23 @@ type authEntry struct {
 // ({"auths": {...}}) or of a legacy .dockercfg (the auths map alone). The
 // error never quotes the input: it holds secrets.
 func ParseDockerConfig(data []byte) (*DockerConfig, error) {
-	var file struct {
-		Auths map[string]authn.AuthConfig `json:"auths"`
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, fmt.Errorf("not a docker config (expected a JSON object with \"auths\"): %s", safeJSONError(err))
 	}
-	if err := json.Unmarshal(data, &file); err != nil || file.Auths == nil {
-		// The legacy format is the map itself.
-		var legacy map[string]authn.AuthConfig
-		if err2 := json.Unmarshal(data, &legacy); err2 != nil {
-			if err == nil {
-				err = err2
-			}
-			return nil, fmt.Errorf("not a docker config (expected a JSON object with \"auths\"): %s", safeJSONError(err))
-		}
-		delete(legacy, "auths")
-		file.Auths = legacy
+	var auths map[string]authn.AuthConfig
+	var err error
+	if raw, ok := top["auths"]; ok {
+		err = json.Unmarshal(raw, &auths)
+	} else {
+		// The legacy format is the map of credentials itself.
+		err = json.Unmarshal(data, &auths)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("not a docker config: %s", safeJSONError(err))
 	}
 	dc := &DockerConfig{}
-	for key, auth := range file.Auths {
+	for key, auth := range auths {
 		host, prefix := splitAuthKey(key)
 		if host == "" {
 			continue

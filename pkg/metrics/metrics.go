@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
 
 // Result is the outcome of one admission review, the value of the result label.
@@ -70,8 +71,15 @@ type Prometheus struct {
 	rules    *prometheus.CounterVec
 	duration prometheus.Histogram
 
+	lookups        *prometheus.CounterVec
+	lookupDuration prometheus.Histogram
+
 	knownRules map[string]bool
 }
+
+// lookupResults is the fixed set of result label values of the image lookup
+// counter; every one starts at 0.
+var lookupResults = []imagelookup.Result{imagelookup.ResultHit, imagelookup.ResultMiss, imagelookup.ResultError, imagelookup.ResultTimeout}
 
 // New returns a Prometheus recorder on a fresh registry, with the Go and
 // process collectors and the build info gauge labelled with version and
@@ -93,6 +101,15 @@ func New(version, commit string) *Prometheus {
 			Help:    "Time spent reviewing one admission review, from decoded request to encoded response.",
 			Buckets: DurationBuckets,
 		}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_image_lookups_total",
+			Help: "Image lookups, one per distinct image of a reviewed pod, by result (hit: from the cache; miss: from the registry; error; timeout).",
+		}, []string{"result"}),
+		lookupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "secure_defaults_image_lookup_duration_seconds",
+			Help:    "Time a review waited for one image lookup, cache hits included.",
+			Buckets: DurationBuckets,
+		}),
 		knownRules: map[string]bool{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -105,8 +122,11 @@ func New(version, commit string) *Prometheus {
 		p.knownRules[id] = true
 		p.rules.WithLabelValues(id)
 	}
+	for _, r := range lookupResults {
+		p.lookups.WithLabelValues(string(r))
+	}
 	p.registry.MustRegister(
-		p.reviews, p.rules, p.duration, build,
+		p.reviews, p.rules, p.duration, p.lookups, p.lookupDuration, build,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -133,6 +153,18 @@ func (p *Prometheus) ObserveReview(operation string, result Result, applied []st
 // operation OperationUnknown and result error. It is not timed.
 func (p *Prometheus) ObserveRejected() {
 	p.reviews.WithLabelValues(OperationUnknown, string(ResultError)).Inc()
+}
+
+// ObserveImageLookup implements imagelookup.Observer. A result outside the
+// fixed set is counted as an error, so the label cannot grow.
+func (p *Prometheus) ObserveImageLookup(result imagelookup.Result, took time.Duration) {
+	switch result {
+	case imagelookup.ResultHit, imagelookup.ResultMiss, imagelookup.ResultTimeout:
+	default:
+		result = imagelookup.ResultError
+	}
+	p.lookups.WithLabelValues(string(result)).Inc()
+	p.lookupDuration.Observe(took.Seconds())
 }
 
 // Handler serves the registry in the Prometheus exposition format.
