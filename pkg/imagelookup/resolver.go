@@ -356,3 +356,5 @@ type Outcome struct {
 	Facts Facts
 	Err   error
 }
+
+func errorsIsTimeout(err error) bool { return errors.Is(err, ErrTimeout) }

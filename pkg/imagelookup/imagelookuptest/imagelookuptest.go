@@ -57,7 +57,7 @@ func New(tb testing.TB, opts ...Option) *Registry {
 		o(r)
 	}
 	reg := registry.New(registry.Logger(nopLogger()))
-	r.server = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	r.server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.Requests.Add(1)
 		if strings.Contains(req.URL.Path, "/manifests/") && req.Method == http.MethodGet {
 			r.ManifestRequests.Add(1)
@@ -92,6 +92,10 @@ func New(tb testing.TB, opts ...Option) *Registry {
 		}
 		reg.ServeHTTP(w, req)
 	}))
+	// Clients probe plain HTTP on loopback after HTTPS; the server's
+	// complaints about it are noise.
+	r.server.Config.ErrorLog = nopLogger()
+	r.server.StartTLS()
 	tb.Cleanup(func() {
 		close(r.stall)
 		r.server.Close()
