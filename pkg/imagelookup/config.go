@@ -35,7 +35,8 @@ type Config struct {
 	// count as needing root: the pod may land on any of them.
 	Platforms []string `json:"platforms,omitempty"`
 	// CacheSize is how many image digests the result cache holds (default
-	// 10000, about 3 MiB); the least recently used is dropped first. The
+	// 10000: about 7 MiB with as many references); the least recently used
+	// is dropped first. The
 	// same number bounds the tag cache.
 	CacheSize int `json:"cacheSize,omitempty"`
 	// TagTTL is how long a tag is taken to point at the digest it was last

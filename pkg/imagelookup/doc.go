@@ -19,8 +19,9 @@
 //
 // A reference with a digest is looked up by digest; a tag is resolved to its
 // digest, which is trusted for a short TTL. Results are cached by repository
-// and digest in a bounded LRU (an entry is a few hundred bytes: 10,000
-// digests take about 3 MiB), concurrent lookups of one image share one
+// and digest in a bounded LRU, and the references as written in pods in
+// another (BenchmarkCacheMemory: 10,000 digests and 10,000 references hold
+// about 7 MiB, some 680 bytes a digest), concurrent lookups of one image share one
 // registry request, and every lookup waits at most its timeout and never past
 // the caller's deadline; the registry work itself goes on up to the timeout
 // and fills the cache for the next review. Failures are not cached.

@@ -53,17 +53,18 @@ type Resolver struct {
 	transport  http.RoundTripper
 	observer   Observer
 	digests    *lru.Cache // digest key -> Facts
-	tags       *lru.Cache // tag reference -> tagEntry
+	refs       *lru.Cache // image as written in a pod -> refEntry
 	flights    singleflight.Group
 	now        func() time.Time
 	budget     byteBudget
 	flightTime time.Duration
 }
 
-// tagEntry is a tag's digest as last seen, valid until expires.
-type tagEntry struct {
-	digest  string
-	expires time.Time
+// refEntry is the digest key an image reference, as written, was last seen
+// at: for ever for a reference by digest, until expires for a tag.
+type refEntry struct {
+	key     string
+	expires time.Time // zero: never
 }
 
 // Option changes a Resolver built by New.
@@ -94,7 +95,7 @@ func New(cfg Config, opts ...Option) (*Resolver, error) {
 		transport: remote.DefaultTransport,
 		observer:  nopObserver{},
 		digests:   lru.New(cfg.CacheSize),
-		tags:      lru.New(cfg.CacheSize),
+		refs:      lru.New(cfg.CacheSize),
 		now:       time.Now,
 		budget:    byteBudget{compressed: cfg.MaxLayerBytes.Value(), uncompressed: cfg.MaxUncompressedBytes.Value()},
 		// The shared registry work outlives a review that gives up on it,
@@ -130,19 +131,27 @@ func (r *Resolver) Lookup(ctx context.Context, image string, creds authn.Keychai
 }
 
 func (r *Resolver) lookup(ctx context.Context, image string, creds authn.Keychain, credKey string) (Facts, Result, error) {
+	if f, ok := r.cached(image); ok {
+		return f, ResultHit, nil
+	}
 	ref, err := name.ParseReference(image)
 	if err != nil {
 		return Facts{}, ResultError, fmt.Errorf("image %q: %w", image, err)
 	}
-	if f, ok := r.cached(ref); ok {
-		return f, ResultHit, nil
+	if d, ok := ref.(name.Digest); ok {
+		// The same digest written another way ("docker.io/library/x@...").
+		key := digestKey(d.Context(), d.DigestStr())
+		if v, ok := r.digests.Get(key); ok {
+			r.refs.Add(image, refEntry{key: key})
+			return v.(Facts), ResultHit, nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout.Duration)
 	defer cancel()
 	ch := r.flights.DoChan(ref.Name()+"\x00"+credKey, func() (any, error) {
 		fctx, fcancel := context.WithTimeout(context.Background(), r.flightTime)
 		defer fcancel()
-		f, err := r.fetch(fctx, ref, creds)
+		f, err := r.fetch(fctx, image, ref, creds)
 		if err != nil && fctx.Err() != nil {
 			err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.flightTime, err)
 		}
@@ -162,26 +171,19 @@ func (r *Resolver) lookup(ctx context.Context, image string, creds authn.Keychai
 	}
 }
 
-// cached returns the facts of ref from the caches: by digest, or by a tag
-// whose digest was seen less than TagTTL ago.
-func (r *Resolver) cached(ref name.Reference) (Facts, bool) {
-	digest := ""
-	switch ref := ref.(type) {
-	case name.Digest:
-		digest = ref.DigestStr()
-	case name.Tag:
-		v, ok := r.tags.Get(ref.Name())
-		if !ok {
-			return Facts{}, false
-		}
-		if e := v.(tagEntry); r.now().Before(e.expires) {
-			digest = e.digest
-		} else {
-			return Facts{}, false
-		}
-	}
-	v, ok := r.digests.Get(digestKey(ref.Context(), digest))
+// cached returns the facts of image, as written in a pod, from the caches
+// without parsing it: a reference by digest seen before, or a tag whose
+// digest was seen less than TagTTL ago.
+func (r *Resolver) cached(image string) (Facts, bool) {
+	v, ok := r.refs.Get(image)
 	if !ok {
+		return Facts{}, false
+	}
+	e := v.(refEntry)
+	if !e.expires.IsZero() && !r.now().Before(e.expires) {
+		return Facts{}, false
+	}
+	if v, ok = r.digests.Get(e.key); !ok {
 		return Facts{}, false
 	}
 	return v.(Facts), true
@@ -193,7 +195,7 @@ func digestKey(repo name.Repository, digest string) string {
 }
 
 // fetch reads ref's facts from its registry and caches them.
-func (r *Resolver) fetch(ctx context.Context, ref name.Reference, creds authn.Keychain) (Facts, error) {
+func (r *Resolver) fetch(ctx context.Context, image string, ref name.Reference, creds authn.Keychain) (Facts, error) {
 	kc := r.keychain
 	if creds != nil {
 		kc = authn.NewMultiKeychain(creds, r.keychain)
@@ -211,11 +213,13 @@ func (r *Resolver) fetch(ctx context.Context, ref name.Reference, creds authn.Ke
 		return Facts{}, err
 	}
 	digest := desc.Digest.String()
-	if _, ok := ref.(name.Tag); ok {
-		r.tags.Add(ref.Name(), tagEntry{digest: digest, expires: r.now().Add(r.cfg.TagTTL.Duration)})
-	}
 	key := digestKey(ref.Context(), digest)
+	entry := refEntry{key: key}
+	if _, ok := ref.(name.Tag); ok {
+		entry.expires = r.now().Add(r.cfg.TagTTL.Duration)
+	}
 	if v, ok := r.digests.Get(key); ok {
+		r.refs.Add(image, entry)
 		return v.(Facts), nil // the tag moved to an image already known
 	}
 	var f Facts
@@ -232,6 +236,7 @@ func (r *Resolver) fetch(ctx context.Context, ref name.Reference, creds authn.Ke
 	}
 	f.Digest = digest
 	r.digests.Add(key, f)
+	r.refs.Add(image, entry)
 	return f, nil
 }
 
@@ -338,6 +343,14 @@ func (r *Resolver) LookupAll(ctx context.Context, images []string, creds authn.K
 			continue
 		}
 		seen[img] = true
+		// Cache hits, the common case, cost no goroutine.
+		if f, ok := r.cached(img); ok {
+			r.observer.ObserveImageLookup(ResultHit, 0)
+			mu.Lock()
+			out[img] = Outcome{Facts: f}
+			mu.Unlock()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
