@@ -4,7 +4,7 @@
 # an empty (scratch) base, so there is no shell, package manager or libc at run
 # time, running as the numeric non-root user 65532. The binary needs nothing
 # else: in the built-in certificate mode it reaches the API server with the
-# pod's service-account CA, and it writes only to the mounted emptyDir.
+# pod's service-account CA, and it writes no files.
 # Build from the repository root:
 #
 #   docker build --build-arg VERSION=$(git describe --tags --always) \

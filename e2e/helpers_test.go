@@ -513,7 +513,7 @@ func toJSON(v any) string {
 // CREATE.
 func predict(pod *corev1.Pod) (*corev1.Pod, defaults.Result) {
 	out := pod.DeepCopy()
-	res := defaults.Apply(out)
+	res := defaults.Apply(out, defaults.Options{})
 	return out, res
 }
 

@@ -302,7 +302,7 @@ func testEphemeral(ctx context.Context, t *testing.T, ns string) {
 		TargetContainerName: "app",
 	})
 	want := update.DeepCopy()
-	res := defaults.ApplyEphemeral(want, before.Spec.EphemeralContainers)
+	res := defaults.ApplyEphemeral(want, before.Spec.EphemeralContainers, defaults.Options{})
 	if !res.Changed() {
 		t.Errorf("defaults.ApplyEphemeral changed nothing on a bare ephemeral container")
 	}
@@ -455,7 +455,7 @@ func testMetrics(ctx context.Context, t *testing.T, w *webhook) {
 		Name: "debugger", Image: "busybox:1.37", TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 	}}}
 	predicted := update.DeepCopy()
-	want.expectReview("UPDATE", defaults.ApplyEphemeral(predicted, nil))
+	want.expectReview("UPDATE", defaults.ApplyEphemeral(predicted, nil, defaults.Options{}))
 	if _, err := controlPlane.Client.CoreV1().Pods(restricted).UpdateEphemeralContainers(ctx, target.Name, update, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

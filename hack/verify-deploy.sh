@@ -107,9 +107,14 @@ check "deploy/base/00-namespace.yaml is the Namespace of helm --set namespace.cr
 	bash -c '"$1" template secure-defaults "$2" --namespace "$3" --kube-version "$4" --set namespace.create=true --show-only templates/00-namespace.yaml > "$5/helm-namespace.yaml" && "$6" "$5/helm-namespace.yaml" "$7"' _ \
 	"${helm}" "${chart}" "${namespace}" "${kube_version}" "${out}" "${compare}" "${root}/deploy/base/00-namespace.yaml"
 
-# The Grafana dashboard is valid JSON and queries only the SPEC's metrics.
+# The Grafana dashboard is valid JSON, queries only the metrics of
+# docs/reference.md and shows each; the alerts query only those metrics (the
+# chart's PrometheusRule is the component's: the "full" comparison above).
+reference="${root}/docs/reference.md"
 dashboard="${root}/deploy/grafana/secure-defaults-dashboard.json"
-check "grafana dashboard is valid and uses only exported metrics" "${compare}" -dashboard "${dashboard}"
+check "grafana dashboard is valid and shows every metric of docs/reference.md" "${compare}" -reference "${reference}" -dashboard "${dashboard}"
+alerts="${root}/deploy/components/monitoring/prometheusrule.yaml"
+check "alerts use only metrics of docs/reference.md" "${compare}" -reference "${reference}" -alerts "${alerts}"
 
 if [[ $# -ge 1 ]]; then
 	log "rendered YAML kept in ${out}"

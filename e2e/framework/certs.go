@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
 // ServingCert is a certificate and key for a webhook server, signed by a
@@ -27,19 +27,19 @@ func GenerateServingCert(dir string, hosts ...string) (*ServingCert, error) {
 	if len(hosts) == 0 {
 		return nil, errors.New("framework: GenerateServingCert needs at least one host")
 	}
-	b, err := selfsigned.Generate(selfsigned.Options{Hosts: hosts})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{Hosts: hosts})
 	if err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	sc := &ServingCert{
 		CertFile: filepath.Join(dir, "tls.crt"),
 		KeyFile:  filepath.Join(dir, "tls.key"),
-		CAPEM:    b.CACert,
+		CAPEM:    b.CA.CertPEM,
 	}
-	if err := os.WriteFile(sc.CertFile, b.Cert, 0o600); err != nil {
+	if err := os.WriteFile(sc.CertFile, b.Serving.CertPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
-	if err := os.WriteFile(sc.KeyFile, b.Key, 0o600); err != nil {
+	if err := os.WriteFile(sc.KeyFile, b.Serving.KeyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("framework: %w", err)
 	}
 	return sc, nil

@@ -3,10 +3,7 @@ package framework
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
 // KeepEnv names an environment variable: when set to a non-empty value, Stop
@@ -262,13 +261,18 @@ func httpOK(client *http.Client, url string) func(context.Context) error {
 }
 
 func writeServiceAccountKey(dir string) (string, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	// RSA: the kube-apiserver signs service-account tokens with RS256 by
+	// default, and reads the PKCS #8 key for both signing and verifying.
+	key, err := pki.NewKey(pki.RSA)
+	if err != nil {
+		return "", fmt.Errorf("framework: service account key: %w", err)
+	}
+	keyPEM, err := pki.EncodeKey(key)
 	if err != nil {
 		return "", fmt.Errorf("framework: service account key: %w", err)
 	}
 	path := filepath.Join(dir, "sa.key")
-	block := &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := os.WriteFile(path, keyPEM, 0o600); err != nil {
 		return "", fmt.Errorf("framework: %w", err)
 	}
 	return path, nil

@@ -109,7 +109,7 @@ func TestBenchFixtures(t *testing.T) {
 			if err := json.Unmarshal(review.Request.Object.Raw, want); err != nil {
 				t.Fatal(err)
 			}
-			if res := defaults.Apply(want); !res.Changed() {
+			if res := defaults.Apply(want, defaults.Options{}); !res.Changed() {
 				t.Fatal("the rules left the fixture unchanged")
 			}
 			if !apiequality.Semantic.DeepEqual(got, want) {

@@ -7,4 +7,6 @@ import (
 )
 
 // SetApply replaces the rules of h, so tests can make them panic.
-func (h *Handler) SetApply(apply func(*corev1.Pod) defaults.Result) { h.apply = apply }
+func (h *Handler) SetApply(apply func(*corev1.Pod, defaults.Options) defaults.Result) {
+	h.apply = apply
+}

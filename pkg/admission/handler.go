@@ -42,14 +42,17 @@ var reviewTypeMeta = metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.
 type Handler struct {
 	metrics metrics.Recorder
 	log     *slog.Logger
+	// options returns the rules' options for one review.
+	options func() defaults.Options
 	// apply and applyEphemeral are defaults.Apply and defaults.ApplyEphemeral;
 	// tests replace them to exercise failures the rules never produce.
-	apply          func(*corev1.Pod) defaults.Result
-	applyEphemeral func(*corev1.Pod, []corev1.EphemeralContainer) defaults.Result
+	apply          func(*corev1.Pod, defaults.Options) defaults.Result
+	applyEphemeral func(*corev1.Pod, []corev1.EphemeralContainer, defaults.Options) defaults.Result
 }
 
 // NewHandler returns a Handler that records every decoded review in rec and
-// logs errors to log. Either may be nil.
+// logs errors to log. Either may be nil. It runs the shipped rules
+// (defaults.Options{}) until SetOptions says otherwise.
 func NewHandler(rec metrics.Recorder, log *slog.Logger) *Handler {
 	if rec == nil {
 		rec = metrics.Nop{}
@@ -57,7 +60,22 @@ func NewHandler(rec metrics.Recorder, log *slog.Logger) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{metrics: rec, log: log, apply: defaults.Apply, applyEphemeral: defaults.ApplyEphemeral}
+	return &Handler{
+		metrics:        rec,
+		log:            log,
+		options:        func() defaults.Options { return defaults.Options{} },
+		apply:          defaults.Apply,
+		applyEphemeral: defaults.ApplyEphemeral,
+	}
+}
+
+// SetOptions makes h ask src for the rules' options at the start of every
+// review, so a reloaded configuration takes effect from the next review on.
+// src must be safe for concurrent use. Call it before h serves reviews.
+func (h *Handler) SetOptions(src func() defaults.Options) {
+	if src != nil {
+		h.options = src
+	}
 }
 
 // outcome is what one review did, for the response, the metrics and the log.
@@ -157,10 +175,11 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 		return outcome{resp: Errored(req.UID, http.StatusGatewayTimeout, err), result: metrics.ResultError, err: err}
 	}
 	isPods := req.Resource.Group == "" && req.Resource.Resource == "pods"
+	opts := h.options()
 	switch {
 	case isPods && req.SubResource == "" && req.Operation == admissionv1.Create:
 		return h.mutate(req, func(pod *corev1.Pod) (defaults.Result, error) {
-			return h.apply(pod), nil
+			return h.apply(pod, opts), nil
 		})
 	case isPods && req.SubResource == SubresourceEphemeralContainers && req.Operation == admissionv1.Update:
 		return h.mutate(req, func(pod *corev1.Pod) (defaults.Result, error) {
@@ -168,7 +187,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 			if err != nil {
 				return defaults.Result{}, err
 			}
-			return h.applyEphemeral(pod, old.Spec.EphemeralContainers), nil
+			return h.applyEphemeral(pod, old.Spec.EphemeralContainers, opts), nil
 		})
 	default:
 		return outcome{resp: Allowed(req.UID), result: metrics.ResultSkipped}

@@ -87,31 +87,31 @@ func TestReviewInScope(t *testing.T) {
 			name:       "plain pod is mutated",
 			req:        at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())},
 			wantResult: metrics.ResultMutated,
-			want:       defaults.Apply,
+			want:       at.Apply,
 		},
 		{
 			name:       "dry-run is mutated the same way",
 			req:        at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod()), DryRun: true},
 			wantResult: metrics.ResultMutated,
-			want:       defaults.Apply,
+			want:       at.Apply,
 		},
 		{
 			name:       "root container: mutated with a warning",
 			req:        at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(withRootContainer))},
 			wantResult: metrics.ResultMutated,
-			want:       defaults.Apply,
+			want:       at.Apply,
 		},
 		{
 			name:       "already hardened pod is unchanged",
 			req:        at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))},
 			wantResult: metrics.ResultUnchanged,
-			want:       defaults.Apply,
+			want:       at.Apply,
 		},
 		{
 			name:       "opted-out pod is skipped",
 			req:        at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(at.OptedOut))},
 			wantResult: metrics.ResultSkipped,
-			want:       defaults.Apply,
+			want:       at.Apply,
 		},
 		{
 			name: "new ephemeral container is mutated",
@@ -119,7 +119,7 @@ func TestReviewInScope(t *testing.T) {
 				Object: at.RawPod(ephemeralNew), OldObject: ephemeralOld},
 			wantResult: metrics.ResultMutated,
 			want: func(p *corev1.Pod) defaults.Result {
-				return defaults.ApplyEphemeral(p, running.Spec.EphemeralContainers)
+				return defaults.ApplyEphemeral(p, running.Spec.EphemeralContainers, defaults.Options{})
 			},
 		},
 		{
@@ -357,7 +357,7 @@ func TestReviewDeadlinePassed(t *testing.T) {
 func TestReviewPanicIsErroredResponse(t *testing.T) {
 	rec := &recorder{}
 	h := admission.NewHandler(rec, nil)
-	h.SetApply(func(*corev1.Pod) defaults.Result { panic("boom") })
+	h.SetApply(func(*corev1.Pod, defaults.Options) defaults.Result { panic("boom") })
 	out, err := h.Review(context.Background(), at.Review(at.Request{UID: "p1", Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}))
 	if err != nil {
 		t.Fatal(err)

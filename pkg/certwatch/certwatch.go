@@ -35,6 +35,7 @@ type Watcher struct {
 
 // New returns a Watcher for certFile and keyFile that polls every interval
 // (DefaultInterval if not positive) once Run is called. It loads nothing yet.
+// With both files empty the Watcher serves only what Set hands it.
 func New(certFile, keyFile string, interval time.Duration, log *slog.Logger) *Watcher {
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -47,9 +48,29 @@ func New(certFile, keyFile string, interval time.Duration, log *slog.Logger) *Wa
 
 // Reload reads both files now and, if their content differs from the pair in
 // use and forms a valid certificate and key, starts serving it. It reports
-// whether the certificate changed. On error the pair in use is kept.
+// whether the certificate changed. On error the pair in use is kept. A
+// Watcher without files has nothing to reload.
 func (w *Watcher) Reload() (changed bool, err error) {
+	if w.certFile == "" && w.keyFile == "" {
+		return false, nil
+	}
 	certPEM, keyPEM, err := w.read()
+	return w.load(certPEM, keyPEM, err, w.certFile)
+}
+
+// Set serves the given PEM certificate (chain) and key, checked as Reload
+// checks files: the hand-over from a certificate holder in the same process
+// (the built-in certificate mode, --self-signed). Use it on a Watcher made
+// without files; on one with files, the next change to the files wins.
+func (w *Watcher) Set(certPEM, keyPEM []byte) (changed bool, err error) {
+	return w.load(certPEM, keyPEM, nil, "handed over in process")
+}
+
+// load swaps in certPEM and keyPEM unless readErr is set, they are the pair
+// in use, or they do not form a valid pair. source names where they came
+// from, for the log.
+func (w *Watcher) load(certPEM, keyPEM []byte, readErr error, source string) (changed bool, err error) {
+	err = readErr
 	if err == nil {
 		w.mu.RLock()
 		same := w.cert != nil && bytes.Equal(certPEM, w.certPEM) && bytes.Equal(keyPEM, w.keyPEM)
@@ -62,7 +83,11 @@ func (w *Watcher) Reload() (changed bool, err error) {
 	if err == nil {
 		cert, err = tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			err = fmt.Errorf("loading TLS certificate %s and key %s: %w", w.certFile, w.keyFile, err)
+			if w.certFile != "" {
+				err = fmt.Errorf("loading TLS certificate %s and key %s: %w", w.certFile, w.keyFile, err)
+			} else {
+				err = fmt.Errorf("loading TLS certificate and key: %w", err)
+			}
 		}
 	}
 
@@ -73,7 +98,7 @@ func (w *Watcher) Reload() (changed bool, err error) {
 		if msg := err.Error(); msg != w.lastErrMsg {
 			w.lastErrMsg = msg
 			if w.cert != nil {
-				w.log.Warn("TLS certificate files changed but do not load; still serving the previous certificate", slog.String("error", msg))
+				w.log.Warn("new TLS certificate does not load; still serving the previous certificate", slog.String("error", msg))
 			} else {
 				w.log.Warn("waiting for a valid TLS certificate and key", slog.String("error", msg))
 			}
@@ -82,7 +107,7 @@ func (w *Watcher) Reload() (changed bool, err error) {
 	}
 	w.cert, w.certPEM, w.keyPEM = &cert, certPEM, keyPEM
 	w.lastErr, w.lastErrMsg = nil, ""
-	attrs := []any{slog.String("certFile", w.certFile)}
+	attrs := []any{slog.String("source", source)}
 	if leaf := cert.Leaf; leaf != nil {
 		attrs = append(attrs,
 			slog.String("subject", leaf.Subject.String()),
@@ -110,6 +135,10 @@ func (w *Watcher) read() (certPEM, keyPEM []byte, err error) {
 // Errors are logged (once per distinct error) and reported by Healthy; Run
 // itself never fails.
 func (w *Watcher) Run(ctx context.Context) {
+	if w.certFile == "" && w.keyFile == "" {
+		<-ctx.Done()
+		return
+	}
 	_, _ = w.Reload() // errors are logged and kept for Healthy
 	t := time.NewTicker(w.interval)
 	defer t.Stop()

@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/secure-defaults/secure-defaults/pkg/certwatch"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
-func generate(t *testing.T, kt selfsigned.KeyType) *selfsigned.Bundle {
+func generate(t *testing.T, kt pki.KeyType) *pki.Bundle {
 	t.Helper()
-	b, err := selfsigned.Generate(selfsigned.Options{KeyType: kt})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{KeyType: kt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,34 +56,34 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 		t.Fatalf("Healthy with missing files = %v, want ErrNoCertificate naming the missing file", err)
 	}
 
-	first := generate(t, selfsigned.ECDSA)
-	write(t, certFile, first.Cert)
-	write(t, keyFile, first.Key)
+	first := generate(t, pki.ECDSA)
+	write(t, certFile, first.Serving.CertPEM)
+	write(t, keyFile, first.Serving.KeyPEM)
 	if changed, err := w.Reload(); err != nil || !changed {
 		t.Fatalf("Reload of a good pair = %v, %v; want changed", changed, err)
 	}
 	if err := w.Healthy(); err != nil {
 		t.Fatalf("Healthy after a good load: %v", err)
 	}
-	if got := servedSerial(t, w); got.Cmp(first.Serial) != 0 {
-		t.Fatalf("serving serial %v, want %v", got, first.Serial)
+	if got := servedSerial(t, w); got.Cmp(first.Serving.Cert.SerialNumber) != 0 {
+		t.Fatalf("serving serial %v, want %v", got, first.Serving.Cert.SerialNumber)
 	}
 	if changed, err := w.Reload(); err != nil || changed {
 		t.Fatalf("Reload of unchanged files = %v, %v; want no change", changed, err)
 	}
 
-	second := generate(t, selfsigned.RSA)
+	second := generate(t, pki.RSA)
 	steps := []struct {
 		name       string
 		cert, key  []byte
 		wantErr    bool
 		wantSerial *big.Int
 	}{
-		{"new certificate, old key", second.Cert, first.Key, true, first.Serial},
-		{"half-written certificate", second.Cert[:len(second.Cert)/2], second.Key, true, first.Serial},
-		{"empty key", second.Cert, nil, true, first.Serial},
-		{"garbage key", second.Cert, []byte("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), true, first.Serial},
-		{"complete RSA pair", second.Cert, second.Key, false, second.Serial},
+		{"new certificate, old key", second.Serving.CertPEM, first.Serving.KeyPEM, true, first.Serving.Cert.SerialNumber},
+		{"half-written certificate", second.Serving.CertPEM[:len(second.Serving.CertPEM)/2], second.Serving.KeyPEM, true, first.Serving.Cert.SerialNumber},
+		{"empty key", second.Serving.CertPEM, nil, true, first.Serving.Cert.SerialNumber},
+		{"garbage key", second.Serving.CertPEM, []byte("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n"), true, first.Serving.Cert.SerialNumber},
+		{"complete RSA pair", second.Serving.CertPEM, second.Serving.KeyPEM, false, second.Serving.Cert.SerialNumber},
 	}
 	for _, s := range steps {
 		write(t, certFile, s.cert)
@@ -106,8 +106,8 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 	if _, err := w.Reload(); err == nil {
 		t.Error("Reload of a removed certificate succeeded")
 	}
-	if got := servedSerial(t, w); got.Cmp(second.Serial) != 0 {
-		t.Errorf("after the file was removed: serving serial %v, want %v", got, second.Serial)
+	if got := servedSerial(t, w); got.Cmp(second.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("after the file was removed: serving serial %v, want %v", got, second.Serving.Cert.SerialNumber)
 	}
 }
 
@@ -121,11 +121,11 @@ func TestRunPicksUpChanges(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 
-	for _, b := range []*selfsigned.Bundle{generate(t, selfsigned.ECDSA), generate(t, selfsigned.ECDSA)} {
+	for _, b := range []*pki.Bundle{generate(t, pki.ECDSA), generate(t, pki.ECDSA)} {
 		// Write through a rename, as a Secret volume update does.
 		tmpC, tmpK := filepath.Join(dir, "c.tmp"), filepath.Join(dir, "k.tmp")
-		write(t, tmpK, b.Key)
-		write(t, tmpC, b.Cert)
+		write(t, tmpK, b.Serving.KeyPEM)
+		write(t, tmpC, b.Serving.CertPEM)
 		if err := os.Rename(tmpK, keyFile); err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestRunPicksUpChanges(t *testing.T) {
 		}
 		waitFor(t, func() bool {
 			c, err := w.GetCertificate(nil)
-			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serial) == 0
+			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serving.Cert.SerialNumber) == 0
 		})
 	}
 }
@@ -149,5 +149,51 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met in 20s")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestSetWithoutFiles follows a Watcher made without files, as the built-in
+// certificate mode and --self-signed use it: it serves only what it is
+// handed, checked as a file pair would be.
+func TestSetWithoutFiles(t *testing.T) {
+	w := certwatch.New("", "", 0, nil)
+	if changed, err := w.Reload(); changed || err != nil {
+		t.Fatalf("Reload without files = %v, %v; want nothing to do", changed, err)
+	}
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
+		t.Fatalf("Healthy before Set = %v, want ErrNoCertificate", err)
+	}
+	first, second := generate(t, pki.ECDSA), generate(t, pki.RSA)
+	if _, err := w.Set(first.Serving.CertPEM, second.Serving.KeyPEM); err == nil {
+		t.Fatal("Set accepted a certificate with another certificate's key")
+	}
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
+		t.Fatalf("Healthy after a refused Set = %v, want ErrNoCertificate", err)
+	}
+	if changed, err := w.Set(first.Serving.CertPEM, first.Serving.KeyPEM); err != nil || !changed {
+		t.Fatalf("Set of a good pair = %v, %v; want changed", changed, err)
+	}
+	if changed, err := w.Set(first.Serving.CertPEM, first.Serving.KeyPEM); err != nil || changed {
+		t.Fatalf("Set of the same pair = %v, %v; want no change", changed, err)
+	}
+	if _, err := w.Set(second.Serving.CertPEM[:10], second.Serving.KeyPEM); err == nil {
+		t.Fatal("Set accepted a truncated certificate")
+	}
+	if got := servedSerial(t, w); got.Cmp(first.Serving.Cert.SerialNumber) != 0 {
+		t.Fatalf("after a refused Set: serving serial %v, want the previous %v", got, first.Serving.Cert.SerialNumber)
+	}
+	if _, err := w.Set(second.Serving.CertPEM, second.Serving.KeyPEM); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, w); got.Cmp(second.Serving.Cert.SerialNumber) != 0 {
+		t.Fatalf("serving serial %v, want the new %v", got, second.Serving.Cert.SerialNumber)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if got := servedSerial(t, w); got.Cmp(second.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("Run without files changed the certificate to serial %v", got)
 	}
 }

@@ -7,5 +7,9 @@
 // or a certificate that does not match its key — never replaces the last
 // good pair, so a rotation never fails a handshake. Until the first good pair
 // is loaded the Watcher is unhealthy and handshakes fail; the files may
-// appear later (for example written by a certificate manager).
+// appear later.
+//
+// A certificate holder in the same process (the built-in certificate mode of
+// pkg/builtincert, `serve --self-signed`) hands its pairs over with Set to a
+// Watcher made without files, and they pass the same checks.
 package certwatch

@@ -18,9 +18,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	"github.com/secure-defaults/secure-defaults/pkg/certmanager"
+	"github.com/secure-defaults/secure-defaults/pkg/builtincert"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 	"github.com/secure-defaults/secure-defaults/pkg/version"
 )
@@ -35,7 +35,8 @@ const (
 	// (by cert-manager, or any other tool that writes them).
 	certModeFiles = "files"
 	// certModeBuiltin generates and rotates them itself: a CA and serving
-	// certificate in a Secret, and the webhook configuration's caBundle.
+	// certificate in a Secret, and the webhook configuration's caBundle. The
+	// serving certificate goes to the server in memory, never to a file.
 	certModeBuiltin = "builtin"
 )
 
@@ -43,21 +44,22 @@ const (
 // and, for local use, --self-signed.
 type serveOptions struct {
 	*server.Options
-	// SelfSigned makes a throwaway CA and serving certificate for localhost
-	// in a temporary directory, instead of --tls-cert-file and
-	// --tls-private-key-file. For trying the webhook locally only.
+	// SelfSigned makes a throwaway CA and serving certificate for localhost,
+	// served from memory instead of --tls-cert-file and
+	// --tls-private-key-file; only the CA is written (to a temporary
+	// directory, for curl). For trying the webhook locally only.
 	SelfSigned bool
 	// CertMode is certModeFiles or certModeBuiltin.
 	CertMode string
 	// Certs configures the built-in certificate mode.
-	Certs *certmanager.Options
+	Certs *builtincert.Options
 	// Kubeconfig is used by the built-in mode outside a cluster; in a pod it
 	// is empty and the in-cluster configuration is used.
 	Kubeconfig string
 }
 
 func newServeOptions() *serveOptions {
-	return &serveOptions{Options: server.NewOptions(), CertMode: certModeFiles, Certs: certmanager.NewOptions()}
+	return &serveOptions{Options: server.NewOptions(), CertMode: certModeFiles, Certs: builtincert.NewOptions()}
 }
 
 // AddFlags registers the flags of serve on fs.
@@ -77,26 +79,27 @@ func (o *serveOptions) Validate() error {
 		if o.SelfSigned {
 			return errors.New("--self-signed and --cert-mode=builtin both make a certificate: choose one")
 		}
-		o.Certs.CertFile, o.Certs.KeyFile = o.CertFile, o.KeyFile
-		// The certificate manager reports missing --tls-* files itself.
-		rest := *o.Options
-		if rest.CertFile == "" || rest.KeyFile == "" {
-			rest.CertFile, rest.KeyFile = "written-by-the-manager.crt", "written-by-the-manager.key"
+		var errs []error
+		if o.CertFile != "" || o.KeyFile != "" {
+			errs = append(errs, errors.New("--cert-mode=builtin hands the certificate to the server in memory: drop --tls-cert-file and --tls-private-key-file"))
 		}
-		return errors.Join(o.Certs.Validate(), rest.Validate())
+		return errors.Join(append(errs, o.Certs.Validate(), o.Options.Validate())...)
 	default:
 		return fmt.Errorf("--cert-mode must be %q or %q, got %q", certModeFiles, certModeBuiltin, o.CertMode)
 	}
-	if !o.SelfSigned {
-		return o.Options.Validate()
-	}
 	var errs []error
-	if o.CertFile != "" || o.KeyFile != "" {
+	switch {
+	case o.SelfSigned && (o.CertFile != "" || o.KeyFile != ""):
 		errs = append(errs, errors.New("--self-signed makes its own certificate: drop --tls-cert-file and --tls-private-key-file"))
+	case !o.SelfSigned:
+		if o.CertFile == "" {
+			errs = append(errs, errors.New("--tls-cert-file is required"))
+		}
+		if o.KeyFile == "" {
+			errs = append(errs, errors.New("--tls-private-key-file is required"))
+		}
 	}
-	placeholder := *o.Options
-	placeholder.CertFile, placeholder.KeyFile = "self-signed", "self-signed"
-	return errors.Join(append(errs, placeholder.Validate())...)
+	return errors.Join(append(errs, o.Options.Validate())...)
 }
 
 func runServe(ctx context.Context, args []string, s IO) int {
@@ -123,20 +126,6 @@ func runServe(ctx context.Context, args []string, s IO) int {
 		log = slog.New(slog.NewJSONHandler(s.Err, nil))
 	}
 
-	var caFile string
-	if o.SelfSigned {
-		dir, err := os.MkdirTemp("", "secure-defaults-")
-		if err != nil {
-			log.Error("creating a directory for the self-signed certificate", slog.String("error", err.Error()))
-			return 1
-		}
-		defer os.RemoveAll(dir)
-		if caFile, err = writeSelfSigned(dir, o.Options); err != nil {
-			log.Error("making a self-signed certificate", slog.String("error", err.Error()))
-			return 1
-		}
-	}
-
 	m := metrics.New(version.Version, version.Commit)
 	srv, err := server.New(*o.Options, admission.NewHandler(m, log), m, log)
 	if err != nil {
@@ -144,10 +133,24 @@ func runServe(ctx context.Context, args []string, s IO) int {
 		return 2
 	}
 
+	var caFile string
+	if o.SelfSigned {
+		dir, err := os.MkdirTemp("", "secure-defaults-")
+		if err != nil {
+			log.Error("creating a directory for the self-signed CA", slog.String("error", err.Error()))
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		if caFile, err = serveSelfSigned(dir, o.Listen, srv); err != nil {
+			log.Error("making a self-signed certificate", slog.String("error", err.Error()))
+			return 1
+		}
+	}
+
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if o.CertMode == certModeBuiltin {
-		if err := startCertManager(runCtx, cancel, o, log); err != nil {
+		if err := startBuiltinCerts(runCtx, cancel, o, srv, log); err != nil {
 			log.Error("starting the built-in certificate manager", slog.String("error", err.Error()))
 			return 1
 		}
@@ -188,12 +191,12 @@ func runServe(ctx context.Context, args []string, s IO) int {
 	return 0
 }
 
-// startCertManager runs the built-in certificate manager in the background.
-// It writes the serving certificate to the files the server watches; the
-// server reports not ready until they appear. If the manager stops with an
-// error (it retries API errors itself), cancel stops the server too, so the
-// pod restarts rather than serve a certificate nobody renews.
-func startCertManager(ctx context.Context, cancel context.CancelFunc, o *serveOptions, log *slog.Logger) error {
+// startBuiltinCerts runs the built-in certificate manager in the background.
+// It hands every serving certificate it issues to srv, which reports not
+// ready until the first arrives. If the manager stops with an error (it
+// retries API errors itself), cancel stops the server too, so the pod
+// restarts rather than serve a certificate nobody renews.
+func startBuiltinCerts(ctx context.Context, cancel context.CancelFunc, o *serveOptions, srv *server.Server, log *slog.Logger) error {
 	var cfg *rest.Config
 	var err error
 	if o.Kubeconfig != "" {
@@ -208,7 +211,7 @@ func startCertManager(ctx context.Context, cancel context.CancelFunc, o *serveOp
 	if err != nil {
 		return fmt.Errorf("API client: %w", err)
 	}
-	mgr, err := certmanager.New(o.Certs)
+	mgr, err := builtincert.New(o.Certs, srv)
 	if err != nil {
 		return err
 	}
@@ -221,26 +224,24 @@ func startCertManager(ctx context.Context, cancel context.CancelFunc, o *serveOp
 	return nil
 }
 
-// writeSelfSigned generates a CA and serving certificate for localhost into
-// dir, points o at them and returns the CA file.
-func writeSelfSigned(dir string, o *server.Options) (string, error) {
+// serveSelfSigned makes a throwaway CA and a serving certificate for
+// localhost (and the host of listen, if it names one), hands the certificate
+// to srv and writes the CA into dir for curl. It returns the CA file.
+func serveSelfSigned(dir, listen string, srv *server.Server) (string, error) {
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if h, _, err := net.SplitHostPort(o.Listen); err == nil && h != "" && !net.ParseIP(h).IsUnspecified() && h != "localhost" {
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" && !net.ParseIP(h).IsUnspecified() && h != "localhost" {
 		hosts = append(hosts, h)
 	}
-	b, err := selfsigned.Generate(selfsigned.Options{Hosts: hosts})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{Hosts: hosts})
 	if err != nil {
 		return "", err
 	}
+	if err := srv.SetCertificate(b.Serving.CertPEM, b.Serving.KeyPEM); err != nil {
+		return "", err
+	}
 	caFile := filepath.Join(dir, "ca.crt")
-	o.CertFile, o.KeyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{caFile, b.CACert}, {o.CertFile, b.Cert}, {o.KeyFile, b.Key}} {
-		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
-			return "", err
-		}
+	if err := os.WriteFile(caFile, b.CA.CertPEM, 0o600); err != nil {
+		return "", err
 	}
 	return caFile, nil
 }

@@ -1,10 +1,12 @@
 package defaults
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 )
 
 const (
@@ -38,11 +40,12 @@ type Result struct {
 // Changed reports whether any rule changed the pod.
 func (r Result) Changed() bool { return len(r.Applied) > 0 }
 
-// Apply fills in the secure defaults on pod, in place, as for a Pod CREATE:
-// pod-level fields and every init (sidecar included), regular and ephemeral
-// container. It records the applied rules in the DefaultedAnnotation.
-func Apply(pod *corev1.Pod) Result {
-	return apply(pod, newScope(pod, nil))
+// Apply fills in the secure defaults that opts enables on pod, in place, as
+// for a Pod CREATE: pod-level fields and every init (sidecar included),
+// regular and ephemeral container. It records the applied rules in the
+// DefaultedAnnotation. Options{} gives the shipped defaults.
+func Apply(pod *corev1.Pod, opts Options) Result {
+	return apply(pod, newScope(pod, nil, opts.Facts), opts)
 }
 
 // ApplyEphemeral fills in the secure defaults on the ephemeral containers of
@@ -51,21 +54,30 @@ func Apply(pod *corev1.Pod) Result {
 // changed: the ephemeralcontainers subresource accepts changes to ephemeral
 // containers only, so pod-level defaults are set on each new container
 // instead, and no volume or annotation is added.
-func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer) Result {
+func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer, opts Options) Result {
 	old := make(map[string]bool, len(existing))
 	for _, c := range existing {
 		old[c.Name] = true
 	}
-	return apply(pod, newScope(pod, old))
+	return apply(pod, newScope(pod, old, opts.Facts), opts)
 }
 
-func apply(pod *corev1.Pod, s *scope) Result {
+func apply(pod *corev1.Pod, s *scope, opts Options) Result {
+	s.opts = opts
 	var res Result
 	if OptedOut(pod) {
-		res.OptedOut = true
-		return res
+		if !opts.IgnorePodOptOut {
+			res.OptedOut = true
+			return res
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"the pod's annotation %s=%s was ignored: this cluster does not allow pods to opt out of the secure defaults",
+			InjectKey, pod.Annotations[InjectKey]))
 	}
 	for _, r := range registry {
+		if !opts.enabled(r) {
+			continue
+		}
 		changed, warnings := r.apply(pod, s)
 		if changed {
 			res.Applied = append(res.Applied, r.ID)
@@ -74,7 +86,11 @@ func apply(pod *corev1.Pod, s *scope) Result {
 	}
 	sort.Strings(res.Applied)
 	if res.Changed() && !s.ephemeralOnly {
-		recordApplied(pod, res.Applied)
+		if err := recordApplied(pod, res.Applied); err != nil {
+			res.Warnings = append(res.Warnings, fmt.Sprintf(
+				"%s was not recorded: with it the pod's annotations would exceed what the API server accepts (%v)",
+				DefaultedAnnotation, err))
+		}
 	}
 	return res
 }
@@ -86,7 +102,10 @@ func OptedOut(pod *corev1.Pod) bool {
 
 // recordApplied merges ids into the DefaultedAnnotation, keeping it sorted and
 // free of duplicates, so a later pass (reinvocation) only ever adds to it.
-func recordApplied(pod *corev1.Pod, ids []string) {
+// When the annotations would then exceed the API server's total size limit,
+// it leaves them as they were and returns the API server's error: a record
+// must never make a valid pod invalid.
+func recordApplied(pod *corev1.Pod, ids []string) error {
 	set := map[string]bool{}
 	if prev := pod.Annotations[DefaultedAnnotation]; prev != "" {
 		for _, id := range strings.Split(prev, ",") {
@@ -103,8 +122,21 @@ func recordApplied(pod *corev1.Pod, ids []string) {
 		all = append(all, id)
 	}
 	sort.Strings(all)
-	if pod.Annotations == nil {
+	prev, had := pod.Annotations[DefaultedAnnotation]
+	created := pod.Annotations == nil
+	if created {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[DefaultedAnnotation] = strings.Join(all, ",")
+	err := apivalidation.ValidateAnnotationsSize(pod.Annotations)
+	switch {
+	case err == nil:
+	case created:
+		pod.Annotations = nil
+	case had:
+		pod.Annotations[DefaultedAnnotation] = prev
+	default:
+		delete(pod.Annotations, DefaultedAnnotation)
+	}
+	return err
 }

@@ -45,7 +45,7 @@ func BenchmarkApply(b *testing.B) {
 				p := copies[len(copies)-1]
 				copies = copies[:len(copies)-1]
 				b.StartTimer()
-				if !defaults.Apply(p).Changed() {
+				if !defaults.Apply(p, defaults.Options{}).Changed() {
 					b.Fatal("the rules left the fixture unchanged")
 				}
 			}

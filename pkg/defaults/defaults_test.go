@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 )
@@ -127,6 +128,10 @@ func TestRestrictedOracle(t *testing.T) {
 		"init and sidecar": tweak(newPod(ctr("app")), func(p *corev1.Pod) {
 			p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(withSC(ctr("proxy"), ro))}
 		}),
+		"seccomp annotation": tweak(newPod(ctr("app")), annotate(corev1.SeccompPodAnnotationKey, "runtime/default")),
+		"container seccomp annotation": tweak(newPod(ctr("app"), ctr("metrics")),
+			annotate(corev1.SeccompContainerAnnotationKeyPrefix+"app", "localhost/app.json")),
+		"user namespace":          tweak(newPod(ctr("app")), func(p *corev1.Pod) { p.Spec.HostUsers = ptr(false) }),
 		"container-level seccomp": newPod(withSC(ctr("app"), &corev1.SecurityContext{SeccompProfile: runtimeDefault()})),
 	}
 	evaluator, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
@@ -151,6 +156,113 @@ func TestRestrictedOracle(t *testing.T) {
 			out, _ := checkPass(t, pod, nil)
 			if f := failures(out); len(f) > 0 {
 				t.Errorf("defaulted pod fails restricted: %q", f)
+			}
+		})
+	}
+}
+
+func TestApplyOptions(t *testing.T) {
+	base := newPod(ctr("app"))
+	optOut := func(p *corev1.Pod) { p.Annotations = map[string]string{InjectKey: "disabled"} }
+	cases := []struct {
+		name         string
+		opts         Options
+		in, want     *corev1.Pod
+		wantApplied  []string
+		optedOut     bool
+		wantWarnings int
+	}{
+		{name: "a rule turned off does not run",
+			opts: Options{Rules: map[string]bool{"seccomp-runtime-default": false, "drop-all-capabilities": false}},
+			in:   base,
+			want: tweak(base, func(p *corev1.Pod) {
+				podSC(p).RunAsNonRoot = ptr(true)
+				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{AllowPrivilegeEscalation: ptr(false)}
+			}, annotated("no-privilege-escalation,run-as-non-root")),
+			wantApplied: []string{"no-privilege-escalation", "run-as-non-root"}},
+		{name: "every rule off: nothing",
+			opts: Options{Rules: map[string]bool{"run-as-non-root": false, "seccomp-runtime-default": false, "drop-all-capabilities": false, "no-privilege-escalation": false}},
+			in:   base, want: base},
+		{name: "a rule listed as on stays on",
+			opts: Options{Rules: map[string]bool{"run-as-non-root": true}},
+			in:   base, want: tweak(base, hardened, annotated(fourRules)),
+			wantApplied: strings.Split(fourRules, ",")},
+		{name: "opt-out honoured by default",
+			in: tweak(base, optOut), want: tweak(base, optOut), optedOut: true},
+		{name: "opt-out ignored when pods may not opt out, with a warning",
+			opts: Options{IgnorePodOptOut: true},
+			in:   tweak(base, optOut), want: tweak(base, optOut, hardened, annotated(fourRules)),
+			wantApplied: strings.Split(fourRules, ","), wantWarnings: 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, res := checkPassWith(t, tc.in, nil, tc.opts)
+			if d := cmp.Diff(tc.want, got); d != "" {
+				t.Errorf("pod (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(tc.wantApplied, res.Applied); d != "" {
+				t.Errorf("Applied (-want +got):\n%s", d)
+			}
+			if res.OptedOut != tc.optedOut {
+				t.Errorf("OptedOut = %v, want %v", res.OptedOut, tc.optedOut)
+			}
+			if len(res.Warnings) != tc.wantWarnings {
+				t.Errorf("warnings %q, want %d", res.Warnings, tc.wantWarnings)
+			}
+		})
+	}
+	if (Options{}).Enabled("no-such-rule") {
+		t.Error("Enabled reports an unknown rule ID as on")
+	}
+}
+
+// TestDefaultedAnnotationNeverExceedsLimit: the record of what was done must
+// not push a valid pod's annotations over the API server's total size limit.
+func TestDefaultedAnnotationNeverExceedsLimit(t *testing.T) {
+	// fill returns a tweak that adds one annotation making the total size
+	// (keys and values, as the API server counts) exactly limit-room bytes.
+	fill := func(room int) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			used := 0
+			for k, v := range p.Annotations {
+				used += len(k) + len(v)
+			}
+			const key = "example.com/blob"
+			annotate(key, strings.Repeat("x", apivalidation.TotalAnnotationSizeLimitB-room-used-len(key)))(p)
+		}
+	}
+	base := newPod(ctr("app"))
+	fits := len(DefaultedAnnotation) + len(fourRules)
+	cases := []struct {
+		name         string
+		in           *corev1.Pod
+		wantRecorded string
+		wantWarning  bool
+	}{
+		{name: "exactly enough room", in: tweak(base, fill(fits)), wantRecorded: fourRules},
+		{name: "one byte short: left out, warn", in: tweak(base, fill(fits-1)), wantWarning: true},
+		{name: "no room at all: left out, warn", in: tweak(base, fill(0)), wantWarning: true},
+		{name: "an earlier record that cannot grow is kept as it was, warn",
+			in:           tweak(base, func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) }, annotated("run-as-non-root"), fill(0)),
+			wantRecorded: "run-as-non-root", wantWarning: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := apivalidation.ValidateAnnotationsSize(tc.in.Annotations); err != nil {
+				t.Fatalf("fixture is invalid before: %v", err)
+			}
+			out, res := checkPass(t, tc.in, nil)
+			if got := out.Annotations[DefaultedAnnotation]; got != tc.wantRecorded {
+				t.Errorf("%s = %q, want %q", DefaultedAnnotation, got, tc.wantRecorded)
+			}
+			if err := apivalidation.ValidateAnnotationsSize(out.Annotations); err != nil {
+				t.Errorf("after: %v", err)
+			}
+			if got := countContaining(res.Warnings, DefaultedAnnotation+" was not recorded"); got != map[bool]int{true: 1}[tc.wantWarning] {
+				t.Errorf("warnings = %q, want the size warning: %v", res.Warnings, tc.wantWarning)
+			}
+			if !res.Changed() {
+				t.Errorf("the rules' fields must still be set")
 			}
 		})
 	}

@@ -7,5 +7,10 @@
 // produce a Pod the API server rejects, and are idempotent: applying them to
 // their own output changes nothing.
 //
+// Apply and ApplyEphemeral take Options: which rules run (optional rules are
+// off unless turned on), the settings of rules that take any, and whether the
+// pod's opt-out annotations count. Options{} is the shipped behaviour; package
+// config builds Options from the configuration file.
+//
 // This package does no I/O and knows nothing of HTTP, JSON or YAML.
 package defaults

@@ -158,7 +158,7 @@ func fuzzPod(data []byte) (*corev1.Pod, int) {
 	case 1:
 		pod.Annotations = map[string]string{InjectKey: InjectDisabled}
 	case 2:
-		pod.Annotations = map[string]string{seccompPodAnnotation: "runtime/default"}
+		pod.Annotations = map[string]string{corev1.SeccompPodAnnotationKey: "runtime/default"}
 	case 3:
 		pod.Annotations = map[string]string{DefaultedAnnotation: "run-as-non-root"}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
+	apivalidation "k8s.io/apimachinery/pkg/api/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -43,6 +44,9 @@ type ruleCase struct {
 	// subresource with these as the old ephemeral containers.
 	existing     []corev1.EphemeralContainer
 	wantWarnings int
+	// opts are the options of the pass; the zero value is the shipped
+	// defaults. Optional rules' cases turn their rule on here.
+	opts Options
 }
 
 // ruleCases collects every rule's table, keyed by rule ID, for the registry test.
@@ -62,10 +66,11 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			got := tc.in.DeepCopy()
 			var s *scope
 			if tc.existing != nil {
-				s = newScope(got, names(tc.existing))
+				s = newScope(got, names(tc.existing), Facts{})
 			} else {
-				s = newScope(got, nil)
+				s = newScope(got, nil, Facts{})
 			}
+			s.opts = tc.opts
 			changed, warnings := r.apply(got, s)
 			want := tc.want
 			if want == nil {
@@ -80,7 +85,7 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			if len(warnings) != tc.wantWarnings {
 				t.Errorf("rule %s: warnings = %q, want %d", r.ID, warnings, tc.wantWarnings)
 			}
-			checkPass(t, tc.in, tc.existing)
+			checkPassWith(t, tc.in, tc.existing, tc.opts)
 		})
 	}
 }
@@ -100,19 +105,30 @@ func names(cs []corev1.EphemeralContainer) map[string]bool {
 // second pass changes nothing. It returns the mutated pod and result.
 func checkPass(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer) (*corev1.Pod, Result) {
 	t.Helper()
+	return checkPassWith(t, in, existing, Options{})
+}
+
+// checkPassWith is checkPass under opts.
+func checkPassWith(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer, opts Options) (*corev1.Pod, Result) {
+	t.Helper()
 	run := func(p *corev1.Pod) Result {
 		if existing != nil {
-			return ApplyEphemeral(p, existing)
+			return ApplyEphemeral(p, existing, opts)
 		}
-		return Apply(p)
+		return Apply(p, opts)
 	}
 	out := in.DeepCopy()
 	res := run(out)
 	if !sort.StringsAreSorted(res.Applied) {
 		t.Errorf("Applied not sorted: %q", res.Applied)
 	}
-	if got := out.Annotations[DefaultedAnnotation]; existing == nil && res.Changed() && got == "" {
+	if got := out.Annotations[DefaultedAnnotation]; existing == nil && res.Changed() && got == "" && !annotationsNearLimit(in) {
 		t.Errorf("pod changed but %s not set", DefaultedAnnotation)
+	}
+	if err := apivalidation.ValidateAnnotationsSize(in.Annotations); err == nil {
+		if err := apivalidation.ValidateAnnotationsSize(out.Annotations); err != nil {
+			t.Errorf("the rules pushed the annotations over the API server's limit: %v", err)
+		}
 	}
 	p, err := patch.Create(in, out)
 	if err != nil {
@@ -156,6 +172,18 @@ func checkPass(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContaine
 		t.Errorf("second pass is not a no-op (-first +second):\n%s", d)
 	}
 	return out, res
+}
+
+// annotationsNearLimit reports whether in's annotations leave too little room
+// under the API server's limit for the defaulted annotation.
+func annotationsNearLimit(in *corev1.Pod) bool {
+	n := len(DefaultedAnnotation) + len(strings.Join(RuleIDs(), ","))
+	for k, v := range in.Annotations {
+		if k != DefaultedAnnotation {
+			n += len(k) + len(v)
+		}
+	}
+	return n > apivalidation.TotalAnnotationSizeLimitB
 }
 
 // checkOnlyAdded verifies that every value in before is present and equal in
@@ -247,6 +275,29 @@ func withSC(c corev1.Container, sc *corev1.SecurityContext) corev1.Container {
 }
 
 func windowsPod(p *corev1.Pod) { p.Spec.OS = &corev1.PodOS{Name: corev1.Windows} }
+
+// windowsByAffinity pins p to Windows nodes with a required node-affinity
+// term, as pods written before spec.os did.
+func windowsByAffinity(p *corev1.Pod) {
+	p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchExpressions: []corev1.NodeSelectorRequirement{
+				{Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"amd64"}},
+				{Key: "kubernetes.io/os", Operator: corev1.NodeSelectorOpIn, Values: []string{"windows"}},
+			},
+		}}},
+	}}
+}
+
+// annotate returns a pod tweak that sets annotation k to v.
+func annotate(k, v string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Annotations == nil {
+			p.Annotations = map[string]string{}
+		}
+		p.Annotations[k] = v
+	}
+}
 
 func podSC(p *corev1.Pod) *corev1.PodSecurityContext {
 	if p.Spec.SecurityContext == nil {

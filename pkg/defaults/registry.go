@@ -8,6 +8,9 @@ type Rule struct {
 	ID string
 	// Summary says, in one line, what the rule sets and when it stays away.
 	Summary string
+	// Optional rules are off unless the configuration turns them on; the
+	// others are on unless it turns them off.
+	Optional bool
 	// apply changes pod in place within scope s and reports whether it
 	// changed anything, with any warnings for the user.
 	apply func(pod *corev1.Pod, s *scope) (changed bool, warnings []string)

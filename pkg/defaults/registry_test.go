@@ -2,7 +2,10 @@ package defaults
 
 import (
 	"regexp"
+	"slices"
 	"testing"
+
+	"github.com/secure-defaults/secure-defaults/internal/refdoc"
 )
 
 func TestRegistryInvariants(t *testing.T) {
@@ -20,10 +23,10 @@ func TestRegistryInvariants(t *testing.T) {
 			t.Errorf("rule %q: missing summary or apply", r.ID)
 		}
 	}
-	// The SPEC's rule IDs are a contract.
+	// Rule IDs are a contract (docs/reference.md, "Rules"): none may go.
 	for _, id := range []string{"run-as-non-root", "drop-all-capabilities", "seccomp-runtime-default", "no-privilege-escalation", "tmp-emptydir"} {
 		if !seen[id] {
-			t.Errorf("SPEC rule %q not registered", id)
+			t.Errorf("rule %q of the reference doc is not registered", id)
 		}
 	}
 	if len(RuleIDs()) != len(seen) {
@@ -59,5 +62,31 @@ func TestEveryRuleIsTested(t *testing.T) {
 				t.Errorf("rule %q has no %q test case", r.ID, tag)
 			}
 		}
+	}
+}
+
+// TestRulesMatchReference checks the registry against the rule table of
+// docs/reference.md, both ways, by ID and in order.
+func TestRulesMatchReference(t *testing.T) {
+	doc, err := refdoc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := refdoc.Names(doc, "## Rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range RuleIDs() {
+		if !slices.Contains(documented, id) {
+			t.Errorf("rule %q is not in the rule table of %s", id, refdoc.Path)
+		}
+	}
+	for _, id := range documented {
+		if !slices.Contains(RuleIDs(), id) {
+			t.Errorf("%s documents rule %q, which is not registered", refdoc.Path, id)
+		}
+	}
+	if !slices.Equal(documented, RuleIDs()) && len(documented) == len(RuleIDs()) {
+		t.Errorf("%s lists the rules as %q, the registry runs them as %q: keep one order", refdoc.Path, documented, RuleIDs())
 	}
 }

@@ -38,6 +38,8 @@ func TestNoPrivilegeEscalation(t *testing.T) {
 		{name: "ephemeral: only the new container", tags: []string{tagEphemeral},
 			in: tweak(running, withDebugger(nil)), existing: running.Spec.EphemeralContainers,
 			want: tweak(running, withDebugger(noAPE))},
+		{name: "windows by required node affinity: nothing", tags: []string{tagWindows},
+			in: tweak(newPod(ctr("app")), windowsByAffinity)},
 		{name: "windows pod: nothing", tags: []string{tagWindows},
 			in: tweak(newPod(ctr("app")), windowsPod)},
 	})

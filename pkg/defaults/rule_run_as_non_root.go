@@ -2,7 +2,6 @@ package defaults
 
 import (
 	"fmt"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 )
@@ -19,24 +18,25 @@ import (
 //     first pass), a warning says that container cannot start;
 //   - a container sets its own runAsNonRoot (it overrides the pod's);
 //   - the pod is a Windows HostProcess pod (it runs as a host account by design);
-//   - a container runs as root on purpose and sets no runAsNonRoot itself:
-//     its effective runAsUser is 0 (or its Windows runAsUserName is
-//     ContainerAdministrator), or it is privileged or adds CAP_SYS_ADMIN or
-//     ALL (root-only powers; such containers run their images' root user
-//     almost always). With runAsNonRoot it could never start, so the value
-//     is set per container on the others only, and a warning names it.
+//   - the pod sets hostUsers: false: in its own user namespace root in the
+//     pod is an unprivileged user on the node, and Pod Security "restricted"
+//     exempts such pods from runAsNonRoot, but the kubelet would still refuse
+//     an image whose user is root;
+//   - a container needs root (see root.go) and sets no runAsNonRoot itself:
+//     with runAsNonRoot it could never start, so the value is set per
+//     container on the others only, and a warning names it.
 //
 // For the ephemeralcontainers subresource the pod level cannot change, so the
 // value is set on each new ephemeral container instead.
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
-	Summary: "runAsNonRoot: true at pod level (per container next to a container that runs as UID 0)",
+	Summary: "runAsNonRoot: true at pod level (per container next to a container that needs root)",
 	apply:   applyRunAsNonRoot,
 }
 
 func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	podSC := pod.Spec.SecurityContext
-	if s.hostProcess {
+	if s.hostProcess || isFalse(pod.Spec.HostUsers) {
 		return false, nil
 	}
 	if podSC != nil && podSC.RunAsNonRoot != nil {
@@ -45,12 +45,12 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	var warnings []string
 	rootInScope := false
 	for _, c := range s.all {
-		if isRoot(podSC, c) {
+		if isRoot(c) {
 			if !s.ephemeralOnly || s.inScope(c) {
 				rootInScope = true
 				warnings = append(warnings, fmt.Sprintf(
 					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID, or runAsNonRoot yourself, to decide",
-					c.kind.singular(), c.name, rootReason(podSC, c)))
+					c.kind.singular(), c.name, c.root))
 			}
 		}
 	}
@@ -63,7 +63,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	}
 	changed := false
 	for _, c := range s.containers {
-		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(podSC, c) {
+		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(c) {
 			continue
 		}
 		c.sc().RunAsNonRoot = ptr(true)
@@ -82,65 +82,22 @@ func blockedByPodLevel(podSC *corev1.PodSecurityContext, s *scope) []string {
 	}
 	var warnings []string
 	for _, c := range s.containers {
-		if !isRoot(podSC, c) {
-			continue
-		}
 		// Only where the UID or account says so: a privileged container's
 		// image may well run as non-root.
-		if reason := rootReason(podSC, c); reason == "runAsUser: 0" || reason == "runAsUserName: "+windowsAdmin {
+		if isRoot(c) && (c.root == reasonUID0 || c.root == reasonWindowsAdmin) {
 			warnings = append(warnings, fmt.Sprintf(
 				"%s %q runs as root (%s) but the pod sets runAsNonRoot: true, so it cannot start; set runAsNonRoot: false on it or a non-zero runAsUser",
-				c.kind.singular(), c.name, reason))
+				c.kind.singular(), c.name, c.root))
 		}
 	}
 	return warnings
 }
 
-// windowsAdmin is the account Windows containers run as with full rights: the
-// Windows counterpart of UID 0, which runAsNonRoot refuses.
-const windowsAdmin = "ContainerAdministrator"
-
-// isRoot reports whether container c runs as root on purpose and leaves
+// isRoot reports whether container c needs root (see root.go) and leaves
 // runAsNonRoot to the pod: with runAsNonRoot it could never start.
-func isRoot(podSC *corev1.PodSecurityContext, c container) bool {
-	sc := c.get()
-	if sc != nil && sc.RunAsNonRoot != nil {
+func isRoot(c container) bool {
+	if sc := c.get(); sc != nil && sc.RunAsNonRoot != nil {
 		return false
 	}
-	return rootReason(podSC, c) != ""
-}
-
-// rootReason names the field that makes c run as root, or returns "".
-func rootReason(podSC *corev1.PodSecurityContext, c container) string {
-	sc := c.get()
-	var uid *int64
-	var user *string
-	if podSC != nil {
-		uid = podSC.RunAsUser
-		if podSC.WindowsOptions != nil {
-			user = podSC.WindowsOptions.RunAsUserName
-		}
-	}
-	if sc != nil {
-		if sc.RunAsUser != nil {
-			uid = sc.RunAsUser
-		}
-		if sc.WindowsOptions != nil && sc.WindowsOptions.RunAsUserName != nil {
-			user = sc.WindowsOptions.RunAsUserName
-		}
-	}
-	switch {
-	case uid != nil && *uid == 0:
-		return "runAsUser: 0"
-	case user != nil && strings.EqualFold(*user, windowsAdmin):
-		return "runAsUserName: " + windowsAdmin
-	case uid != nil:
-		// An explicit non-zero UID: runAsNonRoot holds whatever else is set.
-		return ""
-	case sc != nil && isTrue(sc.Privileged):
-		return "privileged: true"
-	case sc != nil && sc.Capabilities != nil && capabilityIn(sc.Capabilities.Add, "SYS_ADMIN", capAll):
-		return "it adds CAP_SYS_ADMIN"
-	}
-	return ""
+	return c.root != ""
 }

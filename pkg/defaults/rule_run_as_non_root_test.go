@@ -66,11 +66,24 @@ func TestRunAsNonRoot(t *testing.T) {
 			in: tweak(base, withDebugger(nil)), want: tweak(base, withDebugger(nil), nonRootPod)},
 		{name: "windows pod: runAsNonRoot is valid there", tags: []string{tagWindows, tagUnset},
 			in: tweak(base, windowsPod), want: tweak(base, windowsPod, nonRootPod)},
+		{name: "windows by node affinity: runAsNonRoot is valid there", tags: []string{tagWindows, tagUnset},
+			in: tweak(base, windowsByAffinity), want: tweak(base, windowsByAffinity, nonRootPod)},
 		{name: "windows pod as ContainerAdministrator: nothing, warn", tags: []string{tagWindows, tagOtherWay},
 			in: tweak(base, windowsPod, func(p *corev1.Pod) {
 				podSC(p).WindowsOptions = &corev1.WindowsSecurityContextOptions{RunAsUserName: ptr("ContainerAdministrator")}
 			}),
 			wantWarnings: 1},
+		{name: "user namespace (hostUsers: false): nothing", tags: []string{tagOtherWay},
+			in: tweak(base, func(p *corev1.Pod) { p.Spec.HostUsers = ptr(false) })},
+		{name: "user namespace, ephemeral debugger: nothing", tags: []string{tagEphemeral, tagOtherWay},
+			in:       tweak(running, func(p *corev1.Pod) { p.Spec.HostUsers = ptr(false) }, withDebugger(nil)),
+			existing: running.Spec.EphemeralContainers},
+		{name: "hostUsers: true is the default: set", tags: []string{tagUnset},
+			in:   tweak(base, func(p *corev1.Pod) { p.Spec.HostUsers = ptr(true) }),
+			want: tweak(base, func(p *corev1.Pod) { p.Spec.HostUsers = ptr(true) }, nonRootPod)},
+		{name: "pod says runAsNonRoot false for all: nothing", tags: []string{tagOtherWay},
+			in: tweak(newPod(ctr("app"), withSC(ctr("metrics"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})),
+				func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(false) })},
 		{name: "windows HostProcess pod: nothing", tags: []string{tagWindows},
 			in: tweak(base, windowsPod, func(p *corev1.Pod) {
 				podSC(p).WindowsOptions = &corev1.WindowsSecurityContextOptions{HostProcess: ptr(true), RunAsUserName: ptr("NT AUTHORITY\\SYSTEM")}

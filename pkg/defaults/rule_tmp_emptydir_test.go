@@ -73,6 +73,8 @@ func TestTmpEmptyDir(t *testing.T) {
 			existing: []corev1.EphemeralContainer{}},
 		{name: "windows pod: nothing", tags: []string{tagWindows},
 			in: tweak(newPod(roCtr("app")), windowsPod)},
+		{name: "windows by required node affinity: nothing", tags: []string{tagWindows},
+			in: tweak(newPod(roCtr("app")), windowsByAffinity)},
 	})
 	runRuleCases(t, ruleTmpEmptyDir, cases)
 }

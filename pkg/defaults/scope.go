@@ -23,6 +23,9 @@ type container struct {
 	securityContext **corev1.SecurityContext
 	volumeMounts    *[]corev1.VolumeMount
 	volumeDevices   []corev1.VolumeDevice
+	// root says why the container needs root (see root.go), or is "". It is
+	// worked out once, before any rule runs, so every rule sees the same.
+	root string
 }
 
 // sc returns the container's security context, creating it if needed.
@@ -50,13 +53,20 @@ type scope struct {
 	// fields; hostProcess for Windows HostProcess pods, which take nothing.
 	windows     bool
 	hostProcess bool
+	// opts are the options of this pass, for rules that take settings.
+	opts Options
 }
 
 // newScope builds the scope for pod. With existing == nil every container is
 // in scope; otherwise only ephemeral containers whose names are not in it.
-func newScope(pod *corev1.Pod, existing map[string]bool) *scope {
+// facts adds what the caller knows beyond the manifest.
+func newScope(pod *corev1.Pod, existing map[string]bool, facts Facts) *scope {
 	s := &scope{ephemeralOnly: existing != nil}
 	s.all = allContainers(pod)
+	for i := range s.all {
+		c := &s.all[i]
+		c.root = needsRoot(pod.Spec.SecurityContext, c.get(), facts.NeedsRoot[c.name])
+	}
 	for _, c := range s.all {
 		if existing == nil || (c.kind == kindEphemeral && !existing[c.name]) {
 			s.containers = append(s.containers, c)
@@ -68,13 +78,52 @@ func newScope(pod *corev1.Pod, existing map[string]bool) *scope {
 }
 
 // isWindows reports whether pod runs on Windows: spec.os.name says so, or (for
-// pods written before spec.os existed) its nodeSelector pins it to Windows
-// nodes, where Linux-only fields make no sense either.
+// pods written before spec.os existed) its nodeSelector or its required node
+// affinity pins it to Windows nodes, where Linux-only fields make no sense
+// either.
 func isWindows(pod *corev1.Pod) bool {
 	if pod.Spec.OS != nil {
 		return strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows))
 	}
-	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows))
+	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows)) ||
+		affinityPinsWindows(pod.Spec.Affinity)
+}
+
+// affinityPinsWindows reports whether the required node affinity admits
+// Windows nodes only: the terms are alternatives, so each must require
+// kubernetes.io/os In [windows] (expressions within a term all apply).
+func affinityPinsWindows(a *corev1.Affinity) bool {
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return false
+	}
+	terms := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	if len(terms) == 0 {
+		return false
+	}
+	for _, term := range terms {
+		if !termPinsWindows(term) {
+			return false
+		}
+	}
+	return true
+}
+
+func termPinsWindows(term corev1.NodeSelectorTerm) bool {
+	for _, e := range term.MatchExpressions {
+		if e.Key != corev1.LabelOSStable || e.Operator != corev1.NodeSelectorOpIn || len(e.Values) == 0 {
+			continue
+		}
+		onlyWindows := true
+		for _, v := range e.Values {
+			if !strings.EqualFold(v, string(corev1.Windows)) {
+				onlyWindows = false
+			}
+		}
+		if onlyWindows {
+			return true
+		}
+	}
+	return false
 }
 
 // isHostProcess reports whether the pod or any container asks for a Windows
@@ -97,15 +146,15 @@ func allContainers(pod *corev1.Pod) []container {
 	spec := &pod.Spec
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		out = append(out, container{kindInit, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+		out = append(out, container{kind: kindInit, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
 	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		out = append(out, container{kindRegular, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+		out = append(out, container{kind: kindRegular, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i].EphemeralContainerCommon
-		out = append(out, container{kindEphemeral, c.Name, &c.SecurityContext, &c.VolumeMounts, c.VolumeDevices})
+		out = append(out, container{kind: kindEphemeral, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
 	}
 	return out
 }

@@ -173,7 +173,7 @@ func TestCorpusMatchesRules(t *testing.T) {
 			for _, r := range results {
 				for _, p := range r.Pods {
 					want := podAt(t, r.Document.JSON, p.Path)
-					defaults.Apply(want)
+					defaults.Apply(want, defaults.Options{})
 					got := podAt(t, r.JSON, p.Path)
 					if a, b := mustMarshal(t, got), mustMarshal(t, want); !bytes.Equal(a, b) {
 						t.Errorf("document %d, %s: output pod\n%s\nwant what defaults.Apply makes of the input\n%s", r.Document.Index, p.Object, a, b)

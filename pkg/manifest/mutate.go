@@ -87,7 +87,7 @@ func Mutate(doc Document) (Result, error) {
 			return fail(fmt.Errorf("%s: %w", t.object, err))
 		}
 		out := pod.DeepCopy()
-		r := defaults.Apply(out)
+		r := defaults.Apply(out, defaults.Options{})
 		res.Pods = append(res.Pods, Pod{Path: pointer(t.path), Object: t.object, Result: r})
 		p, err := patch.Create(pod, out)
 		if err != nil {

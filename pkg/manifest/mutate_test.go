@@ -154,7 +154,7 @@ spec:
 			for _, path := range tt.pods {
 				got := podAt(t, res.JSON, path)
 				want := podAt(t, res.Document.JSON, path)
-				r := defaults.Apply(want)
+				r := defaults.Apply(want, defaults.Options{})
 				if a, b := mustMarshal(t, got), mustMarshal(t, want); !bytes.Equal(a, b) {
 					t.Errorf("pod at %q is\n%s\nwant what defaults.Apply makes of it\n%s", path, a, b)
 				}
@@ -245,10 +245,10 @@ func TestWarningsNameDocumentAndObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	pod := podAt(t, res.Document.JSON, "/spec/template")
-	want := defaults.Apply(pod).Warnings
+	want := defaults.Apply(pod, defaults.Options{}).Warnings
 	got := res.Warnings()
 	if len(want) == 0 {
-		t.Fatal("defaults.Apply gives no warning for a container with runAsUser: 0; the SPEC says it warns")
+		t.Fatal("defaults.Apply gives no warning for a container with runAsUser: 0; docs/reference.md says it warns")
 	}
 	if len(got) != len(want) {
 		t.Fatalf("Warnings() = %q, want one line per rule warning %q", got, want)

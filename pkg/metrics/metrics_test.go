@@ -1,12 +1,14 @@
 package metrics
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/secure-defaults/secure-defaults/internal/refdoc"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
@@ -64,8 +66,78 @@ func TestDurationBucketsSeeMicroseconds(t *testing.T) {
 	if DurationBuckets[0] > 10e-6 || DurationBuckets[1] > 50e-6 {
 		t.Errorf("first buckets %v: cannot tell tens of microseconds apart", DurationBuckets[:2])
 	}
-	if last := DurationBuckets[len(DurationBuckets)-1]; last < 29.9 {
-		t.Errorf("last bucket %v s: below the API server's 30 s webhook timeout", last)
+	if last := DurationBuckets[len(DurationBuckets)-1]; last < 5 {
+		t.Errorf("last bucket %v s: below the shipped 5 s webhook timeout", last)
+	}
+}
+
+// TestDurationBucketsMatchReference checks the bucket bounds against the
+// list in docs/reference.md, which the alerts' thresholds are checked
+// against too (hack/verify-deploy.sh).
+func TestDurationBucketsMatchReference(t *testing.T) {
+	doc, err := refdoc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := refdoc.Rows(doc, "## Metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []float64
+	for _, r := range rows {
+		if r[0] != "`secure_defaults_admission_duration_seconds`" {
+			continue
+		}
+		_, list, ok := strings.Cut(r[len(r)-1], "Buckets: ")
+		if !ok {
+			t.Fatalf("%s: no \"Buckets: \" in the row of the duration histogram: %q", refdoc.Path, r)
+		}
+		for b := range strings.SplitSeq(list, ", ") {
+			d, err := time.ParseDuration(b)
+			if err != nil {
+				t.Fatalf("%s: bucket %q: %v", refdoc.Path, b, err)
+			}
+			documented = append(documented, d.Seconds())
+		}
+	}
+	if !slices.Equal(documented, DurationBuckets) {
+		t.Errorf("%s lists buckets %v, the histogram has %v", refdoc.Path, documented, DurationBuckets)
+	}
+}
+
+// TestMetricsMatchReference checks the metrics registered here against the
+// table in docs/reference.md, both ways, by name: dashboards and alerts are
+// written against that table.
+func TestMetricsMatchReference(t *testing.T) {
+	doc, err := refdoc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented, err := refdoc.Names(doc, "## Metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New("v1", "c1")
+	p.ObserveReview("CREATE", ResultMutated, nil, time.Millisecond) // vectors show once they have a series
+	families, err := p.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, f := range families {
+		name := f.GetName()
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			continue // the standard collectors, documented as such
+		}
+		have = append(have, name)
+		if !slices.Contains(documented, name) {
+			t.Errorf("metric %s is not in the Metrics table of %s", name, refdoc.Path)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(have, d) {
+			t.Errorf("%s documents metric %s, which is not registered", refdoc.Path, d)
+		}
 	}
 }
 

@@ -41,7 +41,7 @@ func BenchmarkCreate(b *testing.B) {
 	for _, n := range []int{0, 1000} {
 		original := benchPod(b, n)
 		mutated := original.DeepCopy()
-		if !defaults.Apply(mutated).Changed() {
+		if !defaults.Apply(mutated, defaults.Options{}).Changed() {
 			b.Fatal("the rules left the fixture unchanged")
 		}
 		b.Run(fmt.Sprintf("env=%d", n), func(b *testing.B) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
 
@@ -30,27 +30,27 @@ type testServer struct {
 }
 
 type setup struct {
-	keyType  selfsigned.KeyType
+	keyType  pki.KeyType
 	noCert   bool // start without certificate files
 	reviewer server.Reviewer
 	tweak    func(*server.Options)
 }
 
-func generate(t *testing.T, kt selfsigned.KeyType) *selfsigned.Bundle {
+func generate(t *testing.T, kt pki.KeyType) *pki.Bundle {
 	t.Helper()
-	b, err := selfsigned.Generate(selfsigned.Options{KeyType: kt, Hosts: []string{"localhost", "127.0.0.1"}})
+	b, err := pki.Throwaway(pki.ThrowawayOptions{KeyType: kt, Hosts: []string{"localhost", "127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func writePair(t *testing.T, certFile, keyFile string, b *selfsigned.Bundle) {
+func writePair(t *testing.T, certFile, keyFile string, b *pki.Bundle) {
 	t.Helper()
-	if err := os.WriteFile(keyFile, b.Key, 0o600); err != nil {
+	if err := os.WriteFile(keyFile, b.Serving.KeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(certFile, b.Cert, 0o600); err != nil {
+	if err := os.WriteFile(certFile, b.Serving.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -62,7 +62,7 @@ func start(t *testing.T, s setup) *testServer {
 	if !s.noCert {
 		b := generate(t, s.keyType)
 		writePair(t, ts.certFile, ts.keyFile, b)
-		ts.roots.AppendCertsFromPEM(b.CACert)
+		ts.roots.AppendCertsFromPEM(b.CA.CertPEM)
 	}
 	o := server.NewOptions()
 	o.Listen, o.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"

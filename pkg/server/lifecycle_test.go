@@ -16,7 +16,7 @@ import (
 
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
 
@@ -26,8 +26,8 @@ import (
 // the new serial must be served afterwards.
 func TestCertificateRotation(t *testing.T) {
 	ts := start(t, setup{tweak: func(o *server.Options) { o.CertPollInterval = time.Millisecond }})
-	next := generate(t, selfsigned.RSA)
-	ts.roots.AppendCertsFromPEM(next.CACert) // the clients trust the old and the new CA
+	next := generate(t, pki.RSA)
+	ts.roots.AppendCertsFromPEM(next.CA.CertPEM) // the clients trust the old and the new CA
 	good := at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())})
 
 	var (
@@ -53,7 +53,7 @@ func TestCertificateRotation(t *testing.T) {
 					continue
 				}
 				ok.Add(1)
-				if r.resp.TLS.PeerCertificates[0].SerialNumber.Cmp(next.Serial) == 0 {
+				if r.resp.TLS.PeerCertificates[0].SerialNumber.Cmp(next.Serving.Cert.SerialNumber) == 0 {
 					sawNew.Store(true)
 				}
 			}
@@ -221,8 +221,8 @@ func TestReadiness(t *testing.T) {
 		t.Error("a request succeeded without a certificate")
 	}
 
-	b := generate(t, selfsigned.ECDSA)
-	ts.roots.AppendCertsFromPEM(b.CACert)
+	b := generate(t, pki.ECDSA)
+	ts.roots.AppendCertsFromPEM(b.CA.CertPEM)
 	writePair(t, ts.certFile, ts.keyFile, b)
 	if err := ts.ReloadCertificate(); err != nil {
 		t.Fatalf("ReloadCertificate: %v", err)
@@ -234,7 +234,7 @@ func TestReadiness(t *testing.T) {
 	if err != nil || r.status != http.StatusOK {
 		t.Fatalf("review after the certificate appeared: %v %d", err, r.status)
 	}
-	if r.resp.TLS.PeerCertificates[0].SerialNumber.Cmp(b.Serial) != 0 {
-		t.Errorf("served serial %v, want %v", r.resp.TLS.PeerCertificates[0].SerialNumber, b.Serial)
+	if r.resp.TLS.PeerCertificates[0].SerialNumber.Cmp(b.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("served serial %v, want %v", r.resp.TLS.PeerCertificates[0].SerialNumber, b.Serving.Cert.SerialNumber)
 	}
 }

@@ -58,14 +58,14 @@ func TestMetricsCountTraffic(t *testing.T) {
 		rules       func(*corev1.Pod) defaults.Result
 	}
 	traffic := []send{
-		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}), at.Pod(), defaults.Apply},
-		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod()), DryRun: true}), at.Pod(), defaults.Apply},
-		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))}), at.Hardened(at.Pod()), defaults.Apply},
-		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(at.OptedOut))}), at.Pod(at.OptedOut), defaults.Apply},
+		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}), at.Pod(), at.Apply},
+		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod()), DryRun: true}), at.Pod(), at.Apply},
+		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))}), at.Hardened(at.Pod()), at.Apply},
+		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(at.OptedOut))}), at.Pod(at.OptedOut), at.Apply},
 		{"application/json", at.Review(at.Request{Operation: admissionv1.Update, Resource: at.PodsResource, SubResource: admission.SubresourceEphemeralContainers,
 			Object: at.RawPod(debugged), OldObject: at.RawPod(running)}), debugged,
 			func(p *corev1.Pod) defaults.Result {
-				return defaults.ApplyEphemeral(p, running.Spec.EphemeralContainers)
+				return defaults.ApplyEphemeral(p, running.Spec.EphemeralContainers, defaults.Options{})
 			}},
 		{"application/json", at.Review(at.Request{Operation: admissionv1.Create, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "configmaps"}, Object: []byte(`{}`)}), nil, nil},
 		{"application/json", at.Review(at.Request{Operation: admissionv1.Delete, Resource: at.PodsResource, OldObject: at.RawPod(at.Pod())}), nil, nil},

@@ -22,7 +22,8 @@ type Options struct {
 	MetricsListen string
 	// CertFile and KeyFile are the PEM serving certificate (chain) and key.
 	// They need not exist at start: the server waits for them, not ready,
-	// and picks up every later change.
+	// and picks up every later change. Leave both empty when the caller hands
+	// the certificate over with Server.SetCertificate instead.
 	CertFile, KeyFile string
 	// TLSMinVersion is "1.2" or "1.3".
 	TLSMinVersion string
@@ -71,11 +72,11 @@ func (o *Options) Validate() error {
 	if _, port, _ := net.SplitHostPort(o.Listen); o.Listen == o.MetricsListen && port != "0" {
 		errs = append(errs, fmt.Errorf("--listen and --metrics-listen are both %q", o.Listen))
 	}
-	if o.CertFile == "" {
-		errs = append(errs, errors.New("--tls-cert-file is required"))
+	if o.CertFile == "" && o.KeyFile != "" {
+		errs = append(errs, errors.New("--tls-private-key-file is set but --tls-cert-file is not"))
 	}
-	if o.KeyFile == "" {
-		errs = append(errs, errors.New("--tls-private-key-file is required"))
+	if o.KeyFile == "" && o.CertFile != "" {
+		errs = append(errs, errors.New("--tls-cert-file is set but --tls-private-key-file is not"))
 	}
 	if _, err := o.tlsMinVersion(); err != nil {
 		errs = append(errs, err)

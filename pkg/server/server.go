@@ -96,10 +96,18 @@ func (s *Server) Addr() net.Addr { return s.addr }
 // MetricsAddr is the bound address of the metrics listener, once Started is closed.
 func (s *Server) MetricsAddr() net.Addr { return s.metricsAddr }
 
-// ReloadCertificate reads the certificate files now, for a SIGHUP or a
-// certificate manager that has just written them.
+// ReloadCertificate reads the certificate files now, for a SIGHUP.
 func (s *Server) ReloadCertificate() error {
 	_, err := s.certs.Reload()
+	return err
+}
+
+// SetCertificate serves certPEM and keyPEM from the next handshake on, for a
+// server made without certificate files: the hand-over from the built-in
+// certificate mode and --self-signed. A pair that does not load is refused
+// and the previous one kept.
+func (s *Server) SetCertificate(certPEM, keyPEM []byte) error {
+	_, err := s.certs.Set(certPEM, keyPEM)
 	return err
 }
 

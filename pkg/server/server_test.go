@@ -13,7 +13,7 @@ import (
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
-	"github.com/secure-defaults/secure-defaults/pkg/selfsigned"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
 
@@ -40,17 +40,17 @@ func reviewCases() []reviewCase {
 	debugged := running.DeepCopy()
 	withEphemeral("debug-2")(debugged)
 	return []reviewCase{
-		{"mutated", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}, "mutated", defaults.Apply},
-		{"unchanged", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))}, "unchanged", defaults.Apply},
-		{"opted out", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(at.OptedOut))}, "skipped", defaults.Apply},
+		{"mutated", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}, "mutated", at.Apply},
+		{"unchanged", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))}, "unchanged", at.Apply},
+		{"opted out", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(at.OptedOut))}, "skipped", at.Apply},
 		{"ephemeral container", at.Request{Operation: admissionv1.Update, Resource: at.PodsResource, SubResource: admission.SubresourceEphemeralContainers,
 			Object: at.RawPod(debugged), OldObject: at.RawPod(running)}, "mutated",
 			func(p *corev1.Pod) defaults.Result {
-				return defaults.ApplyEphemeral(p, running.Spec.EphemeralContainers)
+				return defaults.ApplyEphemeral(p, running.Spec.EphemeralContainers, defaults.Options{})
 			}},
 		{"non-pod resource", at.Request{Operation: admissionv1.Create, Resource: metav1.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"},
 			Kind: metav1.GroupVersionKind{Group: "apps", Version: "v1", Kind: "Deployment"}, Object: []byte(`{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"}}`)}, "skipped", nil},
-		{"dry-run", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod()), DryRun: true}, "mutated", defaults.Apply},
+		{"dry-run", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod()), DryRun: true}, "mutated", at.Apply},
 	}
 }
 
@@ -58,7 +58,7 @@ func reviewCases() []reviewCase {
 // generated ECDSA or RSA certificate, applies each returned patch to the raw
 // object and compares the result with what the rules do to a copy.
 func TestMutateOverTLS(t *testing.T) {
-	for _, kt := range []selfsigned.KeyType{selfsigned.ECDSA, selfsigned.RSA} {
+	for _, kt := range []pki.KeyType{pki.ECDSA, pki.RSA} {
 		t.Run(string(kt), func(t *testing.T) {
 			ts := start(t, setup{keyType: kt})
 			c := ts.client(true)

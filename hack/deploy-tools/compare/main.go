@@ -2,27 +2,32 @@
 // example `helm template` and `kustomize build`) hold the same objects.
 //
 //	compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml
-//	compare -dashboard DASHBOARD.json
+//	compare -reference docs/reference.md -dashboard DASHBOARD.json
+//	compare -reference docs/reference.md -alerts RULES.yaml
 //
 // Both files are multi-document YAML. Objects are matched by apiVersion, kind,
 // namespace and name and compared as data, so key order, comments, quoting and
 // document order do not matter. Every difference is printed with its field
 // path; the exit status is 1 when there is any, 2 on bad input.
 //
-// With -dashboard it instead checks that a Grafana dashboard is valid JSON
-// and that its queries name only the metrics the webhook exports.
+// With -dashboard it instead checks that a Grafana dashboard is valid JSON,
+// that its queries name only the metrics the webhook exports (the Metrics
+// table of the -reference doc) and that it shows each of them. With -alerts it
+// checks that the expressions of a YAML file (a PrometheusRule) name only
+// those metrics.
 package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -36,13 +41,25 @@ func main() {
 	var skip kinds
 	flag.Var(&skip, "skip-kind", "ignore objects of this kind on both sides (repeatable)")
 	dashboard := flag.String("dashboard", "", "check this Grafana dashboard JSON instead of comparing")
+	alerts := flag.String("alerts", "", "check the expressions of this YAML file (a PrometheusRule) instead of comparing")
+	reference := flag.String("reference", "", "the reference doc whose Metrics table lists the exported metrics (for -dashboard and -alerts)")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "Usage: compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml\n       compare -dashboard DASHBOARD.json")
+		fmt.Fprintln(flag.CommandLine.Output(), "Usage: compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml\n       compare -reference REFERENCE.md -dashboard DASHBOARD.json\n       compare -reference REFERENCE.md -alerts RULES.yaml")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if *dashboard != "" {
-		if err := checkDashboard(*dashboard); err != nil {
+	if *dashboard != "" || *alerts != "" {
+		exported, err := exportedMetrics(*reference)
+		if err == nil && *dashboard != "" {
+			err = checkQueries(*dashboard, exported, true)
+		}
+		if err == nil && *alerts != "" {
+			err = checkQueries(*alerts, exported, false)
+		}
+		if err == nil && *alerts != "" {
+			err = checkThresholds(*alerts, *reference)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)
 			os.Exit(1)
 		}
@@ -210,24 +227,90 @@ func show(v any) string {
 	return strings.TrimSpace(string(b))
 }
 
-// exported are the webhook's metric names (SPEC "Metrics"); histograms also
-// answer to their _bucket, _sum and _count series.
-var exported = map[string]bool{
-	"secure_defaults_admission_reviews_total":    true,
-	"secure_defaults_rule_applied_total":         true,
-	"secure_defaults_admission_duration_seconds": true,
-	"secure_defaults_build_info":                 true,
-}
-
 var metricName = regexp.MustCompile(`secure_defaults_[a-z_]+`)
 
-func checkDashboard(path string) error {
+// exportedMetrics reads the webhook's metric names from the first column of
+// the tables in the "## Metrics" section of the reference doc.
+func exportedMetrics(reference string) (map[string]bool, error) {
+	if reference == "" {
+		return nil, fmt.Errorf("-reference is required with -dashboard and -alerts")
+	}
+	b, err := os.ReadFile(reference)
+	if err != nil {
+		return nil, err
+	}
+	exported := map[string]bool{}
+	in := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "## "):
+			in = strings.TrimSpace(line) == "## Metrics"
+		case in && strings.HasPrefix(line, "|"):
+			first, _, _ := strings.Cut(strings.TrimPrefix(line, "|"), "|")
+			for _, m := range metricName.FindAllString(first, -1) {
+				exported[m] = true
+			}
+		}
+	}
+	if len(exported) == 0 {
+		return nil, fmt.Errorf("%s: no secure_defaults_ metric in the Metrics section", reference)
+	}
+	return exported, nil
+}
+
+// quantileAlert is a latency alert: histogram_quantile over the duration
+// histogram, compared with a threshold in seconds.
+var quantileAlert = regexp.MustCompile(`histogram_quantile\((?s:.*?)secure_defaults_admission_duration_seconds_bucket(?s:.*?)\)\)\)\s*>\s*([0-9.eE+-]+)`)
+
+// checkThresholds checks that every latency alert's threshold in the file at
+// path is a bucket bound of the duration histogram (the "Buckets:" list of
+// the reference doc): a quantile is exact only at a bound.
+func checkThresholds(path, reference string) error {
+	ref, err := os.ReadFile(reference)
+	if err != nil {
+		return err
+	}
+	_, list, ok := strings.Cut(string(ref), "Buckets: ")
+	if !ok {
+		return fmt.Errorf("%s: no \"Buckets: \" list of the duration histogram", reference)
+	}
+	list, _, _ = strings.Cut(list, " |")
+	bounds := map[float64]bool{}
+	for b := range strings.SplitSeq(list, ", ") {
+		d, err := time.ParseDuration(b)
+		if err != nil {
+			return fmt.Errorf("%s: bucket %q: %w", reference, b, err)
+		}
+		bounds[d.Seconds()] = true
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	found := quantileAlert.FindAllStringSubmatch(string(b), -1)
+	for _, m := range found {
+		v, err := strconv.ParseFloat(m[1], 64)
+		if err != nil {
+			return fmt.Errorf("%s: threshold %q: %w", path, m[1], err)
+		}
+		if !bounds[v] {
+			return fmt.Errorf("%s: latency threshold %ss is not a bucket bound of the duration histogram (%s)", path, m[1], list)
+		}
+	}
+	fmt.Printf("%s: %d latency threshold(s) on bucket bounds\n", path, len(found))
+	return nil
+}
+
+// checkQueries checks that every "expr" in the JSON or YAML file at path
+// names only exported metrics (histograms also answer to their _bucket, _sum
+// and _count series) and, with all, that every exported metric is queried.
+func checkQueries(path string, exported map[string]bool, all bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	var doc any
-	if err := json.Unmarshal(b, &doc); err != nil {
+	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	var exprs []string
@@ -267,10 +350,10 @@ func checkDashboard(path string) error {
 		}
 	}
 	for m := range exported {
-		if !seen[m] {
-			return fmt.Errorf("%s: no panel shows %s", path, m)
+		if all && !seen[m] {
+			return fmt.Errorf("%s: no query shows %s", path, m)
 		}
 	}
-	fmt.Printf("%s: %d queries over the webhook's %d metrics\n", path, len(exprs), len(exported))
+	fmt.Printf("%s: %d queries over %d of the webhook's %d metrics\n", path, len(exprs), len(seen), len(exported))
 	return nil
 }

@@ -35,11 +35,15 @@ func Pod(tweaks ...func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
+// Apply runs the shipped rules (defaults.Options{}) over p, for tables that
+// name what the webhook does to a pod without a configuration file.
+func Apply(p *corev1.Pod) defaults.Result { return defaults.Apply(p, defaults.Options{}) }
+
 // Hardened returns p after the rules ran over it: a pod that already has every
 // default, as a second webhook pass would see it.
 func Hardened(p *corev1.Pod) *corev1.Pod {
 	p = p.DeepCopy()
-	defaults.Apply(p)
+	defaults.Apply(p, defaults.Options{})
 	return p
 }
 

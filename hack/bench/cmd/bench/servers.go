@@ -122,7 +122,7 @@ func checkAnswer(ctx context.Context, w *webhook, caPool *x509.CertPool, review 
 	if err := json.Unmarshal(rev.Request.Object.Raw, want); err != nil {
 		return 0, err
 	}
-	defaults.Apply(want)
+	defaults.Apply(want, defaults.Options{})
 	if !apiequality.Semantic.DeepEqual(got, want) {
 		return 0, fmt.Errorf("%s: the patched pod is not what defaults.Apply makes of the review's pod", w.name)
 	}

@@ -39,7 +39,7 @@ func (podDefaulter) Default(_ context.Context, obj runtime.Object) error {
 	if !ok {
 		return fmt.Errorf("expected a Pod, got %T", obj)
 	}
-	defaults.Apply(pod)
+	defaults.Apply(pod, defaults.Options{})
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package certmanager
+package builtincert
 
 import (
 	"flag"
@@ -10,8 +10,6 @@ import (
 func validOptions() *Options {
 	o := NewOptions()
 	o.Namespace = "secure-defaults"
-	o.CertFile = "/tls/tls.crt"
-	o.KeyFile = "/tls/tls.key"
 	return o
 }
 
@@ -21,15 +19,12 @@ func TestValidate(t *testing.T) {
 		tweak   func(*Options)
 		wantErr string // "" means valid
 	}{
-		{name: "defaults with namespace and files", tweak: func(*Options) {}},
+		{name: "defaults with a namespace", tweak: func(*Options) {}},
 		{name: "namespace missing", tweak: func(o *Options) { o.Namespace = "" }, wantErr: "--cert-namespace is required"},
 		{name: "namespace not a DNS label", tweak: func(o *Options) { o.Namespace = "Not_Valid" }, wantErr: `--cert-namespace "Not_Valid"`},
 		{name: "service name not a DNS-1035 label", tweak: func(o *Options) { o.ServiceName = "1svc" }, wantErr: `--cert-service-name "1svc"`},
 		{name: "secret name missing", tweak: func(o *Options) { o.SecretName = "" }, wantErr: "--cert-secret-name is required"},
 		{name: "webhook configuration missing", tweak: func(o *Options) { o.WebhookConfigurationName = "" }, wantErr: "--cert-webhook-configuration is required"},
-		{name: "cert file missing", tweak: func(o *Options) { o.CertFile = "" }, wantErr: "--tls-cert-file is required"},
-		{name: "key file missing", tweak: func(o *Options) { o.KeyFile = "" }, wantErr: "--tls-private-key-file is required"},
-		{name: "same file for cert and key", tweak: func(o *Options) { o.KeyFile = o.CertFile }, wantErr: "must differ"},
 		{name: "zero CA lifetime", tweak: func(o *Options) { o.CALifetime = 0 }, wantErr: "--cert-ca-lifetime must be positive"},
 		{name: "negative cert lifetime", tweak: func(o *Options) { o.CertLifetime = -time.Hour }, wantErr: "--cert-lifetime must be positive"},
 		{name: "cert outlives a third of the CA", tweak: func(o *Options) { o.CALifetime = 90 * time.Second; o.CertLifetime = 31 * time.Second }, wantErr: "at most a third of --cert-ca-lifetime"},
@@ -51,7 +46,7 @@ func TestValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Validate() = %v, want nil", err)
 				}
-				if _, err := New(o); err != nil {
+				if _, err := New(o, refusingHolder{}); err != nil {
 					t.Fatalf("New() = %v, want nil", err)
 				}
 				return
@@ -59,7 +54,7 @@ func TestValidate(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.wantErr)
 			}
-			if _, err := New(o); err == nil {
+			if _, err := New(o, refusingHolder{}); err == nil {
 				t.Fatal("New() accepted options that Validate rejects")
 			}
 		})
@@ -102,8 +97,8 @@ func TestAddFlags(t *testing.T) {
 	}
 }
 
-func TestNewOptionsNeedsNamespaceAndFiles(t *testing.T) {
-	if err := NewOptions().Validate(); err == nil {
-		t.Fatal("NewOptions() validated without a namespace and files")
+func TestNewOptionsNeedsNamespace(t *testing.T) {
+	if err := NewOptions().Validate(); err == nil || !strings.Contains(err.Error(), "--cert-namespace is required") {
+		t.Fatalf("NewOptions().Validate() = %v, want --cert-namespace is required", err)
 	}
 }

@@ -1,4 +1,4 @@
-package certmanager
+package builtincert
 
 import (
 	"bytes"
@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,51 +13,59 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
-// ErrWriteFiles marks a failure to write the serving certificate or key to
-// disk. Run returns it instead of retrying: it means a misconfigured pod (for
-// example a read-only path), not a passing API hiccup.
-var ErrWriteFiles = errors.New("writing the serving certificate files")
+// ErrHandOver marks a serving certificate the Holder refused. Run returns it
+// instead of retrying: the pair comes from this package, so a refusal is a
+// defect, not a passing API hiccup, and a restart starts from a clean state.
+var ErrHandOver = errors.New("handing the serving certificate to the server")
+
+// Holder takes the serving certificate and key the Manager issues and serves
+// them from the next handshake on (*server.Server does). It refuses a pair
+// that does not load, keeping the previous one.
+type Holder interface {
+	SetCertificate(certPEM, keyPEM []byte) error
+}
 
 // Manager keeps the webhook's certificates current. Create it with New, then
 // call Run once.
 type Manager struct {
-	opts  Options
-	now   func() time.Time
-	ready chan struct{}
-	once  sync.Once
+	opts   Options
+	holder Holder
+	now    func() time.Time
 
+	// handedOver is the serving certificate last given to the holder.
+	handedOver []byte
 	// lastBundlePatch is when this manager last changed the caBundle.
 	lastBundlePatch time.Time
 }
 
-// New returns a Manager for validated options.
-func New(opts *Options) (*Manager, error) {
-	if opts == nil {
-		return nil, errors.New("certmanager: nil options")
+// New returns a Manager for validated options that hands every serving
+// certificate to holder.
+func New(opts *Options, holder Holder) (*Manager, error) {
+	if opts == nil || holder == nil {
+		return nil, errors.New("builtincert: options and a certificate holder are required")
 	}
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	return &Manager{opts: *opts, now: time.Now, ready: make(chan struct{})}, nil
+	return &Manager{opts: *opts, holder: holder, now: time.Now}, nil
 }
 
-// Ready is closed once the serving certificate and key have first been written
-// to CertFile and KeyFile, so the HTTPS server can start serving.
-func (m *Manager) Ready() <-chan struct{} { return m.ready }
-
-// Run keeps the Secret, the caBundle and the files current until ctx is done,
-// retrying API errors with backoff. It returns nil when ctx is cancelled, and
-// an error wrapping ErrWriteFiles when the files cannot be written.
+// Run keeps the Secret, the caBundle and the holder's certificate current
+// until ctx is done, retrying API errors with backoff. It returns nil when
+// ctx is cancelled, and an error wrapping ErrHandOver when the holder refuses
+// a certificate.
 func (m *Manager) Run(ctx context.Context, client kubernetes.Interface, logger *slog.Logger) error {
 	if client == nil {
-		return errors.New("certmanager: nil Kubernetes client")
+		return errors.New("builtincert: nil Kubernetes client")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "certmanager", "secret", m.opts.Namespace+"/"+m.opts.SecretName)
+	logger = logger.With("component", "builtincert", "secret", m.opts.Namespace+"/"+m.opts.SecretName)
 	const minBackoff = time.Second
 	backoff := minBackoff
 	for {
@@ -69,7 +74,7 @@ func (m *Manager) Run(ctx context.Context, client kubernetes.Interface, logger *
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, ErrWriteFiles):
+		case errors.Is(err, ErrHandOver):
 			return err
 		case err != nil:
 			logger.Error("certificate check failed, will retry", "err", err, "retryIn", backoff.String())
@@ -90,7 +95,7 @@ func (m *Manager) Run(ctx context.Context, client kubernetes.Interface, logger *
 }
 
 // reconcile makes one pass: Secret (CA first), caBundle, serving certificate,
-// files. It returns when the next pass is due.
+// hand-over to the holder. It returns when the next pass is due.
 func (m *Manager) reconcile(ctx context.Context, client kubernetes.Interface, log *slog.Logger) (time.Time, error) {
 	var st state
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
@@ -101,13 +106,9 @@ func (m *Manager) reconcile(ctx context.Context, client kubernetes.Interface, lo
 	if err != nil {
 		return time.Time{}, err
 	}
-	if err := m.writeFiles(st.serving); err != nil {
+	if err := m.handOver(st.serving, log); err != nil {
 		return time.Time{}, err
 	}
-	m.once.Do(func() {
-		log.Info("serving certificate written", "certFile", m.opts.CertFile, "serial", st.serving.cert.SerialNumber.Text(16), "notAfter", st.serving.cert.NotAfter.UTC().Format(time.RFC3339))
-		close(m.ready)
-	})
 	return m.nextCheck(st, m.now()), nil
 }
 
@@ -137,14 +138,14 @@ func (m *Manager) reconcileSecret(ctx context.Context, client kubernetes.Interfa
 		if sec, err = m.updateSecret(ctx, secrets, sec, st); err != nil {
 			return state{}, err
 		}
-		log.Info("trust bundle updated", "reason", reason, "cas", len(st.bundle), "signerNotAfter", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))
+		log.Info("trust bundle updated", "reason", reason, "cas", len(st.bundle), "signerNotAfter", st.signer.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 
-	inSync, err := m.syncWebhook(ctx, client, encodeBundle(st.bundle), log)
+	inSync, err := m.syncWebhook(ctx, client, pki.EncodeCerts(st.bundle), log)
 	if err != nil {
 		return state{}, err
 	}
-	switchOK := inSync && !now.Before(m.switchAllowedAt(st.signer.cert))
+	switchOK := inSync && !now.Before(m.switchAllowedAt(st.signer.Cert))
 	reason, err = m.planServing(&st, now, switchOK)
 	if err != nil {
 		return state{}, err
@@ -153,7 +154,7 @@ func (m *Manager) reconcileSecret(ctx context.Context, client kubernetes.Interfa
 		if _, err = m.updateSecret(ctx, secrets, sec, st); err != nil {
 			return state{}, err
 		}
-		log.Info("serving certificate issued", "reason", reason, "serial", st.serving.cert.SerialNumber.Text(16), "notAfter", st.serving.cert.NotAfter.UTC().Format(time.RFC3339))
+		log.Info("serving certificate issued", "reason", reason, "serial", st.serving.Cert.SerialNumber.Text(16), "notAfter", st.serving.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return st, nil
 }
@@ -191,7 +192,7 @@ func (m *Manager) getOrCreateSecret(ctx context.Context, client kubernetes.Inter
 	created, err := secrets.Create(ctx, sec, metav1.CreateOptions{})
 	switch {
 	case err == nil:
-		log.Info("created certificate Secret", "signerNotAfter", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))
+		log.Info("created certificate Secret", "signerNotAfter", st.signer.Cert.NotAfter.UTC().Format(time.RFC3339))
 		return created, nil
 	case apierrors.IsAlreadyExists(err):
 		// Another replica won the race: use what it wrote.
@@ -273,38 +274,16 @@ func (m *Manager) syncWebhook(ctx context.Context, client kubernetes.Interface, 
 	return inSync, err
 }
 
-// writeFiles puts the serving key and certificate where the server reads them,
-// each by an atomic rename, and only when the content differs.
-func (m *Manager) writeFiles(kp *keyPair) error {
-	if err := writeIfChanged(m.opts.KeyFile, kp.keyPEM, 0o600); err != nil {
-		return fmt.Errorf("%w: %w", ErrWriteFiles, err)
-	}
-	if err := writeIfChanged(m.opts.CertFile, kp.certPEM, 0o644); err != nil {
-		return fmt.Errorf("%w: %w", ErrWriteFiles, err)
-	}
-	return nil
-}
-
-func writeIfChanged(path string, data []byte, perm os.FileMode) error {
-	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+// handOver gives the serving pair to the holder when it is not the one
+// handed over last.
+func (m *Manager) handOver(kp *pki.KeyPair, log *slog.Logger) error {
+	if bytes.Equal(kp.CertPEM, m.handedOver) {
 		return nil
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
+	if err := m.holder.SetCertificate(kp.CertPEM, kp.KeyPEM); err != nil {
+		return fmt.Errorf("%w: %w", ErrHandOver, err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	m.handedOver = kp.CertPEM
+	log.Info("serving certificate handed to the server", "serial", kp.Cert.SerialNumber.Text(16), "notAfter", kp.Cert.NotAfter.UTC().Format(time.RFC3339))
+	return nil
 }

@@ -50,7 +50,7 @@ const (
 	certsPropagation = 3 * time.Second
 	// certsDeadline bounds the wait, from ready, for a certificate of the
 	// second CA to be served: due after about 63s (60s + the propagation
-	// delay + a reload), so this leaves a busy machine a minute to spare.
+	// delay), so this leaves a busy machine a minute to spare.
 	certsDeadline = 2 * time.Minute
 	// certsService is the Service name the certificates are issued for
 	// (the shipped one, and the manager's default).
@@ -111,10 +111,6 @@ func TestBuiltinCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsDir := filepath.Join(dir, "tls")
-	if err := os.Mkdir(tlsDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[1])
 	started := time.Now()
 	proc, err := framework.StartProcess(ctx, framework.ProcessOptions{
@@ -123,9 +119,6 @@ func TestBuiltinCertificates(t *testing.T) {
 		Args: []string{"serve",
 			fmt.Sprintf("--listen=127.0.0.1:%d", ports[0]),
 			fmt.Sprintf("--metrics-listen=127.0.0.1:%d", ports[1]),
-			"--tls-cert-file=" + filepath.Join(tlsDir, "tls.crt"),
-			"--tls-private-key-file=" + filepath.Join(tlsDir, "tls.key"),
-			"--tls-reload-interval=500ms",
 			"--cert-mode=builtin",
 			"--kubeconfig=" + kubeconfig,
 			"--cert-namespace=" + ns.Name,
@@ -194,8 +187,8 @@ func TestBuiltinCertificates(t *testing.T) {
 			t.Errorf("serving certificate lifetime %s, want --cert-lifetime %s", life, certsLifetime)
 		}
 
-		// The manager publishes the bundle before the server first loads
-		// its certificate, so it is there by now; allow the write a moment.
+		// The manager publishes the bundle before it hands the server its
+		// first certificate, so it is there by now; allow the write a moment.
 		var cfg *admissionregistrationv1.MutatingWebhookConfiguration
 		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 			cfg, err = configs.Get(ctx, configName, metav1.GetOptions{})
@@ -502,7 +495,7 @@ func newCertsLoad(ns, serverName, url string) *certsLoad {
 	pod := plainPod(ns)
 	pod.Name = "certs-probe"
 	// The webhook must answer with a patch whenever the rules change the pod.
-	wantPatch := defaults.Apply(pod.DeepCopy()).Changed()
+	wantPatch := defaults.Apply(pod.DeepCopy(), defaults.Options{}).Changed()
 	return &certsLoad{ns: ns, serverName: serverName, url: url, pod: pod, wantPatch: wantPatch}
 }
 

@@ -1,4 +1,4 @@
-package certmanager
+package builtincert
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
 // Keys of the Secret beyond the standard tls.crt, tls.key and ca.crt.
@@ -22,23 +24,23 @@ const (
 // unreadable are nil, so that they are regenerated instead of failing forever.
 type state struct {
 	bundle  []*x509.Certificate // trusted CAs, published as caBundle
-	signer  *keyPair            // issues serving certificates
-	serving *keyPair            // what the server presents
+	signer  *pki.KeyPair        // issues serving certificates
+	serving *pki.KeyPair        // what the server presents
 }
 
 func decodeState(data map[string][]byte) state {
 	var st state
-	if certs, err := parseCerts(data[corev1.ServiceAccountRootCAKey]); err == nil {
+	if certs, err := pki.ParseCerts(data[corev1.ServiceAccountRootCAKey]); err == nil {
 		for _, c := range certs {
 			if c.IsCA {
 				st.bundle = append(st.bundle, c)
 			}
 		}
 	}
-	if kp, err := parseKeyPair(data[SignerCertKey], data[SignerKeyKey]); err == nil && kp.cert.IsCA {
+	if kp, err := pki.ParseKeyPair(data[SignerCertKey], data[SignerKeyKey]); err == nil && kp.Cert.IsCA {
 		st.signer = kp
 	}
-	if kp, err := parseKeyPair(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey]); err == nil {
+	if kp, err := pki.ParseKeyPair(data[corev1.TLSCertKey], data[corev1.TLSPrivateKeyKey]); err == nil {
 		st.serving = kp
 	}
 	return st
@@ -47,11 +49,11 @@ func decodeState(data map[string][]byte) state {
 // encode renders the state as Secret data. Callers only encode complete states.
 func (st state) encode() map[string][]byte {
 	return map[string][]byte{
-		corev1.ServiceAccountRootCAKey: encodeBundle(st.bundle),
-		SignerCertKey:                  st.signer.certPEM,
-		SignerKeyKey:                   st.signer.keyPEM,
-		corev1.TLSCertKey:              st.serving.certPEM,
-		corev1.TLSPrivateKeyKey:        st.serving.keyPEM,
+		corev1.ServiceAccountRootCAKey: pki.EncodeCerts(st.bundle),
+		SignerCertKey:                  st.signer.CertPEM,
+		SignerKeyKey:                   st.signer.KeyPEM,
+		corev1.TLSCertKey:              st.serving.CertPEM,
+		corev1.TLSPrivateKeyKey:        st.serving.KeyPEM,
 	}
 }
 
@@ -63,18 +65,23 @@ func (m *Manager) planCA(st *state, now time.Time) (string, error) {
 	switch {
 	case st.signer == nil:
 		reason = "no usable CA in the Secret"
-	case !now.Before(renewAt(st.signer.cert)):
-		reason = fmt.Sprintf("CA passed two thirds of its lifetime (expires %s)", st.signer.cert.NotAfter.UTC().Format(time.RFC3339))
+	case !now.Before(renewAt(st.signer.Cert)):
+		reason = fmt.Sprintf("CA passed two thirds of its lifetime (expires %s)", st.signer.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	if reason != "" {
-		ca, err := newCA(now, m.opts.CALifetime, m.opts.ServiceName)
+		notBefore := now.Truncate(time.Second)
+		ca, err := pki.NewCA(pki.CAOptions{
+			CommonName: fmt.Sprintf("%s-ca@%d", m.opts.ServiceName, notBefore.Unix()),
+			NotBefore:  notBefore,
+			Lifetime:   m.opts.CALifetime,
+		})
 		if err != nil {
 			return "", err
 		}
 		st.signer = ca
 	}
 	var bundle []*x509.Certificate
-	for _, c := range append(slices.Clone(st.bundle), st.signer.cert) {
+	for _, c := range append(slices.Clone(st.bundle), st.signer.Cert) {
 		if !now.Before(c.NotAfter) {
 			continue // expired: nothing it signed can be trusted any more
 		}
@@ -83,7 +90,7 @@ func (m *Manager) planCA(st *state, now time.Time) (string, error) {
 		}
 		bundle = append(bundle, c)
 	}
-	if reason == "" && !bytes.Equal(encodeBundle(bundle), encodeBundle(st.bundle)) {
+	if reason == "" && !bytes.Equal(pki.EncodeCerts(bundle), pki.EncodeCerts(st.bundle)) {
 		reason = "trust bundle out of date"
 	}
 	st.bundle = bundle
@@ -101,19 +108,19 @@ func (m *Manager) planServing(st *state, now time.Time, switchOK bool) (string, 
 	switch cur := st.serving; {
 	case cur == nil:
 		reason = "no usable serving certificate in the Secret"
-	case !verifies(cur.cert, st.bundle, names[0], now):
+	case !verifies(cur.Cert, st.bundle, names[0], now):
 		reason = "serving certificate is expired or not trusted by the bundle"
-	case !containsAll(cur.cert.DNSNames, names):
+	case !containsAll(cur.Cert.DNSNames, names):
 		reason = "serving certificate does not cover the Service's DNS names"
-	case signedBy(cur.cert, st.signer.cert) && !now.Before(renewAt(cur.cert)):
+	case signedBy(cur.Cert, st.signer.Cert) && !now.Before(renewAt(cur.Cert)):
 		reason = "serving certificate passed two thirds of its lifetime"
-	case !signedBy(cur.cert, st.signer.cert) && switchOK:
+	case !signedBy(cur.Cert, st.signer.Cert) && switchOK:
 		reason = "moving the serving certificate to the new CA"
 	}
 	if reason == "" {
 		return "", nil
 	}
-	kp, err := issueServing(now, m.opts.CertLifetime, names, st.signer)
+	kp, err := st.signer.IssueServing(pki.ServingOptions{Hosts: names, NotBefore: now, Lifetime: m.opts.CertLifetime})
 	if err != nil {
 		return "", err
 	}
@@ -130,13 +137,13 @@ func (m *Manager) nextCheck(st state, now time.Time) time.Time {
 			next = t
 		}
 	}
-	consider(renewAt(st.signer.cert))
-	consider(renewAt(st.serving.cert))
+	consider(renewAt(st.signer.Cert))
+	consider(renewAt(st.serving.Cert))
 	for _, c := range st.bundle {
 		consider(c.NotAfter)
 	}
-	if !signedBy(st.serving.cert, st.signer.cert) {
-		consider(m.switchAllowedAt(st.signer.cert))
+	if !signedBy(st.serving.Cert, st.signer.Cert) {
+		consider(m.switchAllowedAt(st.signer.Cert))
 	}
 	if min := now.Add(time.Second); next.Before(min) {
 		next = min

@@ -1,13 +1,12 @@
-package certmanager
+package builtincert
 
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/secure-defaults/secure-defaults/pkg/certwatch"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
 const testNS = "secure-defaults"
@@ -59,18 +61,30 @@ func webhookConfig() *admissionregistrationv1.MutatingWebhookConfiguration {
 
 func ptr[T any](v T) *T { return &v }
 
-// newTestManager returns a manager writing into its own temp dir, on clock.
+// serverHolder is what *server.Server does with a handed-over certificate:
+// it gives it to a certwatch.Watcher without files.
+type serverHolder struct{ *certwatch.Watcher }
+
+func (h serverHolder) SetCertificate(certPEM, keyPEM []byte) error {
+	_, err := h.Set(certPEM, keyPEM)
+	return err
+}
+
+// newTestManager returns a manager on clock that hands its certificates to a
+// Watcher of its own.
 func newTestManager(t *testing.T, clock *fakeClock, tweak func(*Options)) *Manager {
 	t.Helper()
-	dir := t.TempDir()
+	return newTestManagerFor(t, clock, tweak, serverHolder{certwatch.New("", "", 0, nil)})
+}
+
+func newTestManagerFor(t *testing.T, clock *fakeClock, tweak func(*Options), holder Holder) *Manager {
+	t.Helper()
 	o := NewOptions()
 	o.Namespace = testNS
-	o.CertFile = filepath.Join(dir, "tls.crt")
-	o.KeyFile = filepath.Join(dir, "tls.key")
 	if tweak != nil {
 		tweak(o)
 	}
-	m, err := New(o)
+	m, err := New(o, holder)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,27 +118,28 @@ func caBundles(t *testing.T, c *fake.Clientset) map[string][]byte {
 
 func mustCerts(t *testing.T, b []byte) []*x509.Certificate {
 	t.Helper()
-	cs, err := parseCerts(b)
+	cs, err := pki.ParseCerts(b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return cs
 }
 
-// servedPair reads the files the HTTPS server would load.
-func servedPair(t *testing.T, m *Manager) *keyPair {
+// servedPair is the pair the manager's Watcher serves in a handshake, PEM
+// encoded as the manager encodes pairs.
+func servedPair(t *testing.T, m *Manager) *pki.KeyPair {
 	t.Helper()
-	crt, err := os.ReadFile(m.opts.CertFile)
+	c, err := m.holder.(serverHolder).GetCertificate(nil)
+	if err != nil {
+		t.Fatalf("the server has no certificate: %v", err)
+	}
+	keyPEM, err := pki.EncodeKey(c.PrivateKey.(crypto.Signer))
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := os.ReadFile(m.opts.KeyFile)
+	kp, err := pki.ParseKeyPair(pki.EncodeCerts([]*x509.Certificate{c.Leaf}), keyPEM)
 	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := parseKeyPair(crt, key)
-	if err != nil {
-		t.Fatalf("the files do not hold a matching certificate and key: %v", err)
+		t.Fatalf("the server holds no matching certificate and key: %v", err)
 	}
 	return kp
 }
@@ -132,7 +147,7 @@ func servedPair(t *testing.T, m *Manager) *keyPair {
 // apiServerAccepts reports whether an API server holding caBundle would accept
 // the certificate served by the webhook Service at now.
 func apiServerAccepts(serving *x509.Certificate, caBundle []byte, now time.Time) error {
-	roots, err := parseCerts(caBundle)
+	roots, err := pki.ParseCerts(caBundle)
 	if err != nil {
 		return err
 	}
@@ -152,10 +167,8 @@ func TestFirstRunCreatesSecretAndPublishesCABundle(t *testing.T) {
 	if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-m.Ready():
-	default:
-		t.Fatal("Ready() not closed after the first certificate was written")
+	if err := m.holder.(serverHolder).Healthy(); err != nil {
+		t.Fatalf("the server has no certificate after the first pass: %v", err)
 	}
 
 	sec := getSecret(t, c)
@@ -179,18 +192,15 @@ func TestFirstRunCreatesSecretAndPublishesCABundle(t *testing.T) {
 	}
 
 	served := servedPair(t, m)
-	if !bytes.Equal(served.certPEM, sec.Data[corev1.TLSCertKey]) || !bytes.Equal(served.keyPEM, sec.Data[corev1.TLSPrivateKeyKey]) {
+	if !bytes.Equal(served.CertPEM, sec.Data[corev1.TLSCertKey]) || !bytes.Equal(served.KeyPEM, sec.Data[corev1.TLSPrivateKeyKey]) {
 		t.Error("the files do not hold the Secret's serving pair")
 	}
-	if err := apiServerAccepts(served.cert, bundles["pods.secure-defaults.dev"], clock.Now()); err != nil {
+	if err := apiServerAccepts(served.Cert, bundles["pods.secure-defaults.dev"], clock.Now()); err != nil {
 		t.Errorf("the API server would reject the served certificate: %v", err)
 	}
 	wantNames := []string{"secure-defaults.secure-defaults.svc", "secure-defaults.secure-defaults.svc.cluster.local"}
-	if !containsAll(served.cert.DNSNames, wantNames) {
-		t.Errorf("serving certificate names = %v, want at least %v", served.cert.DNSNames, wantNames)
-	}
-	if fi, err := os.Stat(m.opts.KeyFile); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("key file mode = %v (%v), want 0600", fi.Mode().Perm(), err)
+	if !containsAll(served.Cert.DNSNames, wantNames) {
+		t.Errorf("serving certificate names = %v, want at least %v", served.Cert.DNSNames, wantNames)
 	}
 
 	// A second pass with nothing due changes nothing.
@@ -246,10 +256,10 @@ func TestTwoManagersRacingShareOneCA(t *testing.T) {
 	}
 	for name, m := range map[string]*Manager{"a": a, "b": b} {
 		kp := servedPair(t, m)
-		if !bytes.Equal(kp.certPEM, sec.Data[corev1.TLSCertKey]) {
+		if !bytes.Equal(kp.CertPEM, sec.Data[corev1.TLSCertKey]) {
 			t.Errorf("manager %s serves a certificate that is not the Secret's", name)
 		}
-		if !signedBy(kp.cert, cas[0]) {
+		if !signedBy(kp.Cert, cas[0]) {
 			t.Errorf("manager %s serves a certificate not signed by the one CA", name)
 		}
 	}
@@ -284,10 +294,10 @@ func TestManyManagersConcurrently(t *testing.T) {
 	bundle := caBundles(t, c)["pods.secure-defaults.dev"]
 	for i, m := range ms {
 		kp := servedPair(t, m)
-		if !bytes.Equal(kp.certPEM, sec.Data[corev1.TLSCertKey]) {
+		if !bytes.Equal(kp.CertPEM, sec.Data[corev1.TLSCertKey]) {
 			t.Errorf("manager %d serves a certificate that is not the Secret's", i)
 		}
-		if err := apiServerAccepts(kp.cert, bundle, clock.Now()); err != nil {
+		if err := apiServerAccepts(kp.Cert, bundle, clock.Now()); err != nil {
 			t.Errorf("manager %d: API server would reject: %v", i, err)
 		}
 	}
@@ -321,7 +331,7 @@ func TestUpdateConflictIsRetried(t *testing.T) {
 	if conflicts == 0 {
 		t.Fatal("the test reactor never injected a conflict")
 	}
-	if renewed := servedPair(t, m); renewed.cert.Equal(first.cert) {
+	if renewed := servedPair(t, m); renewed.Cert.Equal(first.Cert) {
 		t.Error("serving certificate not renewed after the conflict")
 	}
 }
@@ -354,22 +364,22 @@ func TestServingCertificateRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := servedPair(t, m)
-			if renewed := !got.cert.Equal(first.cert); renewed != tt.renewed {
+			if renewed := !got.Cert.Equal(first.Cert); renewed != tt.renewed {
 				t.Fatalf("renewed = %v, want %v", renewed, tt.renewed)
 			}
 			if !tt.renewed {
-				if want := renewAt(first.cert); !next.Equal(want) {
+				if want := renewAt(first.Cert); !next.Equal(want) {
 					t.Errorf("next check at %s, want the renewal point %s", next, want)
 				}
 				return
 			}
-			if !signedBy(got.cert, ca) {
+			if !signedBy(got.Cert, ca) {
 				t.Error("renewed serving certificate is not signed by the same CA")
 			}
 			if cas := mustCerts(t, getSecret(t, c).Data[corev1.ServiceAccountRootCAKey]); len(cas) != 1 {
 				t.Errorf("serving renewal changed the bundle to %d CAs", len(cas))
 			}
-			if err := apiServerAccepts(got.cert, caBundles(t, c)["pods.secure-defaults.dev"], clock.Now()); err != nil {
+			if err := apiServerAccepts(got.Cert, caBundles(t, c)["pods.secure-defaults.dev"], clock.Now()); err != nil {
 				t.Errorf("API server would reject the renewed certificate: %v", err)
 			}
 		})
@@ -393,7 +403,7 @@ func TestCARotationNeverBreaksReviews(t *testing.T) {
 	next := make([]time.Time, len(ms))
 
 	var prevBundle []byte
-	prevServed := make([]*keyPair, len(ms))
+	prevServed := make([]*pki.KeyPair, len(ms))
 	var sawOverlap, sawSwitch bool
 	var firstCA *x509.Certificate
 
@@ -413,26 +423,26 @@ func TestCARotationNeverBreaksReviews(t *testing.T) {
 			if firstCA == nil {
 				firstCA = mustCerts(t, bundle)[0]
 			}
-			if err := apiServerAccepts(served.cert, bundle, now); err != nil {
+			if err := apiServerAccepts(served.Cert, bundle, now); err != nil {
 				t.Fatalf("at +%s: new certificate rejected with the new caBundle: %v", now.Sub(t0), err)
 			}
 			if prevBundle != nil {
-				if err := apiServerAccepts(served.cert, prevBundle, now); err != nil {
+				if err := apiServerAccepts(served.Cert, prevBundle, now); err != nil {
 					t.Fatalf("at +%s: manager %d switched its certificate before the API server could know the CA: %v", now.Sub(t0), i, err)
 				}
 			}
 			for j, p := range prevServed {
-				if p != nil && now.Before(p.cert.NotAfter) {
-					if err := apiServerAccepts(p.cert, bundle, now); err != nil {
+				if p != nil && now.Before(p.Cert.NotAfter) {
+					if err := apiServerAccepts(p.Cert, bundle, now); err != nil {
 						t.Fatalf("at +%s: replica %d's unexpired certificate is no longer trusted by the new caBundle: %v", now.Sub(t0), j, err)
 					}
 				}
 			}
 			cas := mustCerts(t, bundle)
-			if len(cas) == 2 && signedBy(served.cert, firstCA) {
+			if len(cas) == 2 && signedBy(served.Cert, firstCA) {
 				sawOverlap = true // new CA published, old one still used and trusted
 			}
-			if len(cas) == 2 && !signedBy(served.cert, firstCA) && slicesContainsCert(cas, firstCA) {
+			if len(cas) == 2 && !signedBy(served.Cert, firstCA) && slicesContainsCert(cas, firstCA) {
 				sawSwitch = true // switched to the new CA while the old stays trusted
 			}
 			prevBundle = bundle
@@ -442,7 +452,7 @@ func TestCARotationNeverBreaksReviews(t *testing.T) {
 		// with the current caBundle accepts, at every moment.
 		bundle := caBundles(t, c)["pods.secure-defaults.dev"]
 		for i, m := range ms {
-			if err := apiServerAccepts(servedPair(t, m).cert, bundle, now); err != nil {
+			if err := apiServerAccepts(servedPair(t, m).Cert, bundle, now); err != nil {
 				t.Fatalf("at +%s: replica %d serves a certificate the API server rejects: %v", now.Sub(t0), i, err)
 			}
 		}
@@ -515,7 +525,7 @@ func TestRepairs(t *testing.T) {
 			if !bytes.Equal(bundle, sec.Data[corev1.ServiceAccountRootCAKey]) {
 				t.Error("caBundle not restored to the Secret's ca.crt")
 			}
-			if err := apiServerAccepts(servedPair(t, m).cert, bundle, clock.Now()); err != nil {
+			if err := apiServerAccepts(servedPair(t, m).Cert, bundle, clock.Now()); err != nil {
 				t.Errorf("served certificate rejected after repair: %v", err)
 			}
 		})
@@ -534,41 +544,47 @@ func TestMissingWebhookConfigurationIsNotFatal(t *testing.T) {
 	}
 }
 
+// refusingHolder refuses every certificate, as a server would refuse a pair
+// that does not load.
+type refusingHolder struct{}
+
+func (refusingHolder) SetCertificate([]byte, []byte) error {
+	return errors.New("certificate refused")
+}
+
 func TestRun(t *testing.T) {
-	t.Run("ready, then stops on cancel", func(t *testing.T) {
+	t.Run("serves, then stops on cancel", func(t *testing.T) {
 		c := fake.NewClientset(webhookConfig())
 		m := newTestManager(t, &fakeClock{}, nil)
 		m.now = time.Now
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- m.Run(ctx, c, testLogger()) }()
-		select {
-		case <-m.Ready():
-		case err := <-done:
-			t.Fatalf("Run returned before the first certificate: %v", err)
-		case <-time.After(time.Minute):
-			t.Fatal("no certificate written")
+		deadline := time.After(time.Minute)
+		for m.holder.(serverHolder).Healthy() != nil {
+			select {
+			case err := <-done:
+				t.Fatalf("Run returned before the first certificate: %v", err)
+			case <-deadline:
+				t.Fatal("no certificate handed over in a minute")
+			case <-time.After(5 * time.Millisecond):
+			}
 		}
-		servedPair(t, m)
+		if !bytes.Equal(servedPair(t, m).CertPEM, getSecret(t, c).Data[corev1.TLSCertKey]) {
+			t.Error("the server does not serve the Secret's certificate")
+		}
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("Run() after cancel = %v, want nil", err)
 		}
 	})
-	t.Run("unwritable file is an error", func(t *testing.T) {
+	t.Run("a refused certificate is an error", func(t *testing.T) {
 		c := fake.NewClientset(webhookConfig())
-		m := newTestManager(t, &fakeClock{}, func(o *Options) {
-			o.CertFile = filepath.Join(t.TempDir(), "missing-dir", "tls.crt")
-		})
+		m := newTestManagerFor(t, &fakeClock{}, nil, refusingHolder{})
 		m.now = time.Now
 		err := m.Run(context.Background(), c, testLogger())
-		if !errors.Is(err, ErrWriteFiles) {
-			t.Fatalf("Run() = %v, want ErrWriteFiles", err)
-		}
-		select {
-		case <-m.Ready():
-			t.Error("Ready() closed although nothing was written")
-		default:
+		if !errors.Is(err, ErrHandOver) {
+			t.Fatalf("Run() = %v, want ErrHandOver", err)
 		}
 	})
 	t.Run("nil client", func(t *testing.T) {

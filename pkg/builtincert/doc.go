@@ -1,11 +1,12 @@
-// Package certmanager is the built-in certificate mode of the webhook, for
-// clusters without cert-manager.
+// Package builtincert is the built-in certificate mode of the webhook
+// (`serve --cert-mode=builtin`), for clusters without cert-manager.
 //
 // A Manager keeps one Secret (type kubernetes.io/tls) that holds a self-signed
 // CA and a serving certificate for the webhook's Service, publishes the CA in
 // the caBundle of every entry of the MutatingWebhookConfiguration that points
-// at that Service, and writes the serving certificate and key to the files the
-// HTTPS server reloads. Every replica runs a Manager; they share the Secret and
+// at that Service, and hands the serving certificate and key straight to the
+// HTTPS server in the same process (a Holder: *server.Server), so a renewed
+// certificate is served from the next handshake on. Every replica runs a Manager; they share the Secret and
 // settle races through the API server (create, AlreadyExists, read; updates
 // carry a resourceVersion and are retried on conflict).
 //
@@ -22,4 +23,6 @@
 // The Secret's keys are tls.crt and tls.key (the serving pair), ca.crt (the
 // trust bundle, the exact bytes published as caBundle), and ca-signer.crt and
 // ca-signer.key (the CA that issues serving certificates).
-package certmanager
+//
+// Keys and certificates are made by pkg/pki.
+package builtincert

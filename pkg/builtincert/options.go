@@ -1,4 +1,4 @@
-package certmanager
+package builtincert
 
 import (
 	"errors"
@@ -28,13 +28,6 @@ type Options struct {
 	// caBundle is kept current.
 	WebhookConfigurationName string
 
-	// CertFile and KeyFile are where the serving certificate and key are
-	// written for the HTTPS server to load. They are the server's
-	// --tls-cert-file and --tls-private-key-file, so AddFlags does not
-	// register them: the caller copies them in.
-	CertFile string
-	KeyFile  string
-
 	// CALifetime is the validity of a generated CA.
 	CALifetime time.Duration
 	// CertLifetime is the validity of a serving certificate.
@@ -61,8 +54,8 @@ const (
 	DefaultPropagationDelay         = 30 * time.Second
 )
 
-// NewOptions returns Options with every default filled in; Namespace, CertFile
-// and KeyFile remain for the caller.
+// NewOptions returns Options with every default filled in; Namespace remains
+// for the caller.
 func NewOptions() *Options {
 	return &Options{
 		SecretName:               DefaultSecretName,
@@ -107,15 +100,6 @@ func (o *Options) Validate() error {
 	dns1123("cert-service-name", o.ServiceName, validation.IsDNS1035Label)
 	dns1123("cert-cluster-domain", o.ClusterDomain, validation.IsDNS1123Subdomain)
 	dns1123("cert-webhook-configuration", o.WebhookConfigurationName, validation.IsDNS1123Subdomain)
-	if o.CertFile == "" {
-		errs = append(errs, errors.New("--tls-cert-file is required in the built-in cert mode (the serving certificate is written there)"))
-	}
-	if o.KeyFile == "" {
-		errs = append(errs, errors.New("--tls-private-key-file is required in the built-in cert mode (the serving key is written there)"))
-	}
-	if o.CertFile != "" && o.CertFile == o.KeyFile {
-		errs = append(errs, errors.New("--tls-cert-file and --tls-private-key-file must differ"))
-	}
 	if o.CALifetime <= 0 {
 		errs = append(errs, fmt.Errorf("--cert-ca-lifetime must be positive, got %s", o.CALifetime))
 	}
