@@ -36,8 +36,7 @@ type Config struct {
 	Platforms []string `json:"platforms,omitempty"`
 	// CacheSize is how many image digests the result cache holds (default
 	// 10000: about 7 MiB with as many references); the least recently used
-	// is dropped first. The
-	// same number bounds the tag cache.
+	// is dropped first. The same number bounds the cache of references.
 	CacheSize int `json:"cacheSize,omitempty"`
 	// TagTTL is how long a tag is taken to point at the digest it was last
 	// seen at (default 30s). Digests never change, so results by digest do

@@ -158,7 +158,7 @@ func TestImageLookups(t *testing.T) {
 	if n := testutil.CollectAndCount(p.lookups); n != 4 {
 		t.Errorf("%d lookup series, want 4: an unknown result made a series", n)
 	}
-	families, err := p.Registry().Gather()
+	families, err := p.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
