@@ -16,6 +16,9 @@ import (
 type Pin struct {
 	UID int64
 	GID *int64
+	// Reason says where the UID comes from, for the warning of the rule
+	// that pins it.
+	Reason string
 }
 
 // PodFacts is what the images of one pod say, by container name, in the
@@ -29,7 +32,7 @@ type PodFacts struct {
 	// gives root images a fixed UID.
 	Pins map[string]Pin
 	// Warnings for the user: lookups that failed (the container is defaulted
-	// as with lookup off) and pins made.
+	// as with lookup off).
 	Warnings []string
 }
 
@@ -100,14 +103,12 @@ func (r *Resolver) ForPod(ctx context.Context, pod *corev1.Pod, containers map[s
 		f := o.Facts
 		switch f.Verdict {
 		case VerdictPin:
-			pf.pin(w.name, Pin{UID: *f.UID, GID: f.GID})
-			pf.Warnings = append(pf.Warnings, fmt.Sprintf(
-				"container %q: runAsUser set to %d, the UID of user %q in image %s, so the kubelet can verify runAsNonRoot", w.name, *f.UID, f.User, w.image))
+			pf.pin(w.name, Pin{UID: *f.UID, GID: f.GID, Reason: fmt.Sprintf(
+				"the UID of user %q in image %s, so the kubelet can verify runAsNonRoot", f.User, w.image)})
 		case VerdictRoot:
 			if u := r.cfg.RootImageRunAsUser; u != nil {
-				pf.pin(w.name, Pin{UID: *u})
-				pf.Warnings = append(pf.Warnings, fmt.Sprintf(
-					"container %q: image %s runs as root (%s); runAsUser set to %d by the webhook's configuration", w.name, w.image, f.Reason, *u))
+				pf.pin(w.name, Pin{UID: *u, Reason: fmt.Sprintf(
+					"the webhook's configured UID for images that run as root (image %s: %s)", w.image, f.Reason)})
 				continue
 			}
 			if pf.NeedsRoot == nil {

@@ -56,14 +56,15 @@ func TestForPod(t *testing.T) {
 			pod:       podOf(nil, root, numeric, named),
 			needsRoot: []string{"a"},
 			pins:      map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
-			warnings:  []string{`container "c": runAsUser set to 1000`},
 		},
 		{
-			name:     "a fixed UID for root images",
-			pod:      podOf(nil, root, numeric, named),
-			cfg:      func(c *imagelookup.Config) { c.RootImageRunAsUser = uid(65534) },
-			pins:     map[string]imagelookup.Pin{"a": {UID: 65534}, "c": {UID: 1000, GID: uid(50)}},
-			warnings: []string{"runAsUser set to 65534 by the webhook's configuration", "runAsUser set to 1000"},
+			name: "a fixed UID for root images",
+			pod:  podOf(nil, root, numeric, named),
+			cfg:  func(c *imagelookup.Config) { c.RootImageRunAsUser = uid(65534) },
+			pins: map[string]imagelookup.Pin{
+				"a": {UID: 65534, Reason: "configured UID for images that run as root (image " + root},
+				"c": {UID: 1000, GID: uid(50), Reason: `the UID of user "app:staff" in image ` + named},
+			},
 		},
 		{
 			name: "users the manifest sets are not looked up",
@@ -79,8 +80,7 @@ func TestForPod(t *testing.T) {
 				// The container's own value wins over the pod's.
 				p.Spec.EphemeralContainers[0].SecurityContext = &corev1.SecurityContext{RunAsNonRoot: &tr}
 			}, root, numeric, named),
-			pins:     map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
-			warnings: []string{`container "c": runAsUser set to 1000`},
+			pins: map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
 		},
 		{
 			name: "Windows pods are not looked up",
@@ -89,11 +89,10 @@ func TestForPod(t *testing.T) {
 			}, root, named, missing),
 		},
 		{
-			name:     "only the containers asked for",
-			pod:      podOf(nil, root, numeric, named),
-			only:     map[string]bool{"c": true},
-			pins:     map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
-			warnings: []string{`container "c"`},
+			name: "only the containers asked for",
+			pod:  podOf(nil, root, numeric, named),
+			only: map[string]bool{"c": true},
+			pins: map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
 		},
 		{
 			name:     "a failed lookup warns and decides nothing",
@@ -120,7 +119,7 @@ func TestForPod(t *testing.T) {
 				t.Errorf("pins %+v, want %+v", pf.Pins, tc.pins)
 			}
 			for n, want := range tc.pins {
-				if p, ok := pf.Pins[n]; !ok || p.UID != want.UID || !eq(p.GID, want.GID) {
+				if p, ok := pf.Pins[n]; !ok || p.UID != want.UID || !eq(p.GID, want.GID) || !strings.Contains(p.Reason, want.Reason) {
 					t.Errorf("pin of %s: %+v, want %+v", n, pf.Pins[n], want)
 				}
 			}
