@@ -2,11 +2,14 @@ package imagelookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -129,8 +132,12 @@ func (pf *PodFacts) pin(name string, p Pin) {
 
 // shortError names the kind of failure without the registry's full answer.
 func shortError(err error) string {
-	if errorsIsTimeout(err) {
+	if errors.Is(err, ErrTimeout) {
 		return "the registry did not answer in time"
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		return fmt.Sprintf("the registry answered %d %s", te.StatusCode, http.StatusText(te.StatusCode))
 	}
 	s := err.Error()
 	if len(s) > 200 {

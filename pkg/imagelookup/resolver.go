@@ -369,5 +369,3 @@ type Outcome struct {
 	Facts Facts
 	Err   error
 }
-
-func errorsIsTimeout(err error) bool { return errors.Is(err, ErrTimeout) }
