@@ -9,7 +9,6 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
@@ -140,7 +139,7 @@ func TestReviewRegistryFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := newImageRegistry(t)
 			reg.Gate(tc.gate)
-			h := lookupHandler(t, reg.Registry, imagelookup.Config{Timeout: &metav1.Duration{Duration: time.Minute}})
+			h := lookupHandler(t, reg.Registry, imagelookup.Config{Timeout: time.Minute})
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			deadline, _ := ctx.Deadline()

@@ -6,8 +6,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Defaults of Config.
@@ -20,55 +18,56 @@ const (
 	DefaultMaxUncompressedBytes = 256 << 20
 )
 
-// Config is the imageLookup section of the configuration file. The zero
-// value is lookup off; SetDefaults fills in every unset field.
+// Config is what image lookup runs with: the imageLookup section of the
+// configuration file, as package config decodes it. Zero fields take their
+// defaults (SetDefaults); errors name the file's fields.
 type Config struct {
 	// Enabled turns image lookup on. Off by default.
-	Enabled bool `json:"enabled"`
+	Enabled bool
 	// Timeout bounds one image's lookup (default 2s). A review never waits
 	// longer than its own deadline either: the lookup gets whichever is
 	// shorter, less a margin for the rest of the review.
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	Timeout time.Duration
 	// Platforms are the entries of a multi-platform image (an index) whose
 	// user is read, as "os/arch[/variant]" (default ["linux/amd64"]). With
 	// more than one, platforms that disagree on the user make the container
 	// count as needing root: the pod may land on any of them.
-	Platforms []string `json:"platforms,omitempty"`
+	Platforms []string
 	// CacheSize is how many image digests the result cache holds (default
 	// 10000: about 7 MiB with as many references); the least recently used
 	// is dropped first. The same number bounds the cache of references.
-	CacheSize int `json:"cacheSize,omitempty"`
+	CacheSize int
 	// TagTTL is how long a tag is taken to point at the digest it was last
 	// seen at (default 30s). Digests never change, so results by digest do
 	// not expire.
-	TagTTL *metav1.Duration `json:"tagTTL,omitempty"`
+	TagTTL time.Duration
 	// MaxLayerBytes bounds the compressed bytes of layers read to find
 	// /etc/passwd for one image (default 64Mi); MaxUncompressedBytes bounds
 	// what they unpack to (default 256Mi). Past either the user name counts
 	// as unresolvable.
-	MaxLayerBytes        *resource.Quantity `json:"maxLayerBytes,omitempty"`
-	MaxUncompressedBytes *resource.Quantity `json:"maxUncompressedBytes,omitempty"`
+	MaxLayerBytes        int64
+	MaxUncompressedBytes int64
 	// DockerConfig is the path of a docker config file (config.json) with
 	// the webhook's own registry credentials, read again at each registry
 	// lookup so a rotated Secret takes effect. Empty: anonymous only.
-	DockerConfig string `json:"dockerConfig,omitempty"`
+	DockerConfig string
 	// PullSecrets makes the webhook read each pod's imagePullSecrets to
 	// reach private registries. Off by default: it needs get on Secrets in
 	// every opted-in namespace.
-	PullSecrets bool `json:"pullSecrets,omitempty"`
+	PullSecrets bool
 	// RootImageRunAsUser, when set, is pinned as the runAsUser of containers
 	// whose image runs as root, instead of letting them run as root. Off by
 	// default: an application that expects root may break.
-	RootImageRunAsUser *int64 `json:"rootImageRunAsUser,omitempty"`
+	RootImageRunAsUser *int64
 }
 
 // SetDefaults fills in every unset field with its default.
 func (c *Config) SetDefaults() {
-	if c.Timeout == nil {
-		c.Timeout = &metav1.Duration{Duration: DefaultTimeout}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
 	}
-	if c.TagTTL == nil {
-		c.TagTTL = &metav1.Duration{Duration: DefaultTagTTL}
+	if c.TagTTL == 0 {
+		c.TagTTL = DefaultTagTTL
 	}
 	if len(c.Platforms) == 0 {
 		c.Platforms = []string{DefaultPlatform}
@@ -76,11 +75,11 @@ func (c *Config) SetDefaults() {
 	if c.CacheSize == 0 {
 		c.CacheSize = DefaultCacheSize
 	}
-	if c.MaxLayerBytes == nil {
-		c.MaxLayerBytes = resource.NewQuantity(DefaultMaxLayerBytes, resource.BinarySI)
+	if c.MaxLayerBytes == 0 {
+		c.MaxLayerBytes = DefaultMaxLayerBytes
 	}
-	if c.MaxUncompressedBytes == nil {
-		c.MaxUncompressedBytes = resource.NewQuantity(DefaultMaxUncompressedBytes, resource.BinarySI)
+	if c.MaxUncompressedBytes == 0 {
+		c.MaxUncompressedBytes = DefaultMaxUncompressedBytes
 	}
 }
 
@@ -88,11 +87,11 @@ func (c *Config) SetDefaults() {
 // the configuration file.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.Timeout != nil && c.Timeout.Duration <= 0 {
-		errs = append(errs, fmt.Errorf("imageLookup.timeout: must be positive, got %s", c.Timeout.Duration))
+	if c.Timeout < 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.timeout: must be positive, got %s", c.Timeout))
 	}
-	if c.TagTTL != nil && c.TagTTL.Duration < 0 {
-		errs = append(errs, fmt.Errorf("imageLookup.tagTTL: must not be negative, got %s", c.TagTTL.Duration))
+	if c.TagTTL < 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.tagTTL: must not be negative, got %s", c.TagTTL))
 	}
 	if c.CacheSize < 0 {
 		errs = append(errs, fmt.Errorf("imageLookup.cacheSize: must not be negative, got %d", c.CacheSize))
@@ -100,10 +99,11 @@ func (c *Config) Validate() error {
 	if _, err := parsePlatforms(c.Platforms); err != nil {
 		errs = append(errs, fmt.Errorf("imageLookup.platforms: %w", err))
 	}
-	for field, q := range map[string]*resource.Quantity{"maxLayerBytes": c.MaxLayerBytes, "maxUncompressedBytes": c.MaxUncompressedBytes} {
-		if q != nil && q.Sign() <= 0 {
-			errs = append(errs, fmt.Errorf("imageLookup.%s: must be positive, got %s", field, q))
-		}
+	if c.MaxLayerBytes < 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.maxLayerBytes: must be positive, got %d", c.MaxLayerBytes))
+	}
+	if c.MaxUncompressedBytes < 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.maxUncompressedBytes: must be positive, got %d", c.MaxUncompressedBytes))
 	}
 	if u := c.RootImageRunAsUser; u != nil && (*u <= 0 || *u > 2147483647) {
 		errs = append(errs, fmt.Errorf("imageLookup.rootImageRunAsUser: must be a non-zero UID (1 to 2147483647), got %d", *u))

@@ -145,7 +145,7 @@ func TestForPodStall(t *testing.T) {
 	reg := ilt.New(t)
 	ref := reg.Push(t, "app", "v1", ilt.Image(t, "app"))
 	reg.Gate(func(*http.Request) (int, bool) { return 0, true })
-	r := newResolver(t, reg, func(c *imagelookup.Config) { c.Timeout = &metav1.Duration{Duration: time.Minute} })
+	r := newResolver(t, reg, func(c *imagelookup.Config) { c.Timeout = time.Minute })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()

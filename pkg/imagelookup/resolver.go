@@ -97,10 +97,10 @@ func New(cfg Config, opts ...Option) (*Resolver, error) {
 		digests:   lru.New(cfg.CacheSize),
 		refs:      lru.New(cfg.CacheSize),
 		now:       time.Now,
-		budget:    byteBudget{compressed: cfg.MaxLayerBytes.Value(), uncompressed: cfg.MaxUncompressedBytes.Value()},
+		budget:    byteBudget{compressed: cfg.MaxLayerBytes, uncompressed: cfg.MaxUncompressedBytes},
 		// The shared registry work outlives a review that gives up on it,
 		// so a slow registry still fills the cache for the next review.
-		flightTime: cfg.Timeout.Duration,
+		flightTime: cfg.Timeout,
 	}
 	if cfg.DockerConfig != "" {
 		r.keychain = fileKeychain{path: cfg.DockerConfig}
@@ -146,7 +146,7 @@ func (r *Resolver) lookup(ctx context.Context, image string, creds authn.Keychai
 			return v.(Facts), ResultHit, nil
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout.Duration)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	ch := r.flights.DoChan(ref.Name()+"\x00"+credKey, func() (any, error) {
 		fctx, fcancel := context.WithTimeout(context.Background(), r.flightTime)
@@ -216,7 +216,7 @@ func (r *Resolver) fetch(ctx context.Context, image string, ref name.Reference, 
 	key := digestKey(ref.Context(), digest)
 	entry := refEntry{key: key}
 	if _, ok := ref.(name.Tag); ok {
-		entry.expires = r.now().Add(r.cfg.TagTTL.Duration)
+		entry.expires = r.now().Add(r.cfg.TagTTL)
 	}
 	if v, ok := r.digests.Get(key); ok {
 		r.refs.Add(image, entry)

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
@@ -194,10 +192,10 @@ func TestLookupByteLimits(t *testing.T) {
 		limit int64
 	}{
 		{name: "compressed", big: map[string]string{"opt/blob": string(random)}, limit: 1 << 20, tweak: func(c *imagelookup.Config) {
-			c.MaxLayerBytes = resource.NewQuantity(1<<20, resource.BinarySI)
+			c.MaxLayerBytes = 1 << 20
 		}},
 		{name: "uncompressed", big: map[string]string{"opt/zeros": strings.Repeat("\x00", 32<<20)}, limit: 4 << 20, tweak: func(c *imagelookup.Config) {
-			c.MaxUncompressedBytes = resource.NewQuantity(4<<20, resource.BinarySI)
+			c.MaxUncompressedBytes = 4 << 20
 		}},
 	}
 	for _, tc := range cases {
@@ -283,7 +281,7 @@ func TestLookupStall(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
-			r := newResolver(t, reg, func(c *imagelookup.Config) { c.Timeout = &metav1.Duration{Duration: tc.timeout} }, imagelookup.WithObserver(rec))
+			r := newResolver(t, reg, func(c *imagelookup.Config) { c.Timeout = tc.timeout }, imagelookup.WithObserver(rec))
 			ctx, cancel := context.WithTimeout(context.Background(), tc.deadline)
 			defer cancel()
 			done := make(chan error, 1)
@@ -357,7 +355,7 @@ func TestLookupCache(t *testing.T) {
 	ref := reg.Push(t, "app", "v1", ilt.Image(t, "65532"))
 	tag := reg.Host + "/app:v1"
 	rec := &recorder{}
-	r := newResolver(t, reg, func(c *imagelookup.Config) { c.TagTTL = &metav1.Duration{Duration: 50 * time.Millisecond} }, imagelookup.WithObserver(rec))
+	r := newResolver(t, reg, func(c *imagelookup.Config) { c.TagTTL = 50 * time.Millisecond }, imagelookup.WithObserver(rec))
 	ctx := context.Background()
 
 	for i := 0; i < 3; i++ {
@@ -407,7 +405,7 @@ func TestLookupSharesRequests(t *testing.T) {
 		}
 		return 0, false
 	})
-	r := newResolver(t, reg, func(c *imagelookup.Config) { c.Timeout = &metav1.Duration{Duration: time.Minute} })
+	r := newResolver(t, reg, func(c *imagelookup.Config) { c.Timeout = time.Minute })
 	const n = 20
 	images := make([]string, n)
 	for i := range images {
@@ -466,10 +464,10 @@ func TestConfigValidate(t *testing.T) {
 		err  string
 	}{
 		{name: "zero value", cfg: imagelookup.Config{}},
-		{name: "timeout", cfg: imagelookup.Config{Timeout: &metav1.Duration{}}, err: "imageLookup.timeout"},
+		{name: "timeout", cfg: imagelookup.Config{Timeout: -1}, err: "imageLookup.timeout"},
 		{name: "platform", cfg: imagelookup.Config{Platforms: []string{"amd64"}}, err: "imageLookup.platforms"},
 		{name: "root UID", cfg: imagelookup.Config{RootImageRunAsUser: &neg}, err: "imageLookup.rootImageRunAsUser"},
-		{name: "byte limit", cfg: imagelookup.Config{MaxLayerBytes: resource.NewQuantity(0, resource.BinarySI)}, err: "imageLookup.maxLayerBytes"},
+		{name: "byte limit", cfg: imagelookup.Config{MaxLayerBytes: -1}, err: "imageLookup.maxLayerBytes"},
 		{name: "cache size", cfg: imagelookup.Config{CacheSize: -1}, err: "imageLookup.cacheSize"},
 	}
 	for _, tc := range cases {
