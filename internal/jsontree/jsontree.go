@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -105,3 +106,61 @@ func lost(path string, a, b any, skip func(string) bool) []string {
 		return nil
 	}
 }
+
+// Changed lists the JSON pointers at which after differs from before: a leaf
+// set, changed or removed. An object or array that appears is descended
+// into, so each of its leaves is listed (an empty one is listed itself). A
+// null counts as unset.
+func Changed(before, after any) []string {
+	return changed("", before, after)
+}
+
+func changed(path string, a, b any) []string {
+	am, aIsMap := a.(map[string]any)
+	bm, bIsMap := b.(map[string]any)
+	if (aIsMap || a == nil) && (bIsMap || b == nil) && (aIsMap || bIsMap) {
+		var out []string
+		for k, v := range am {
+			out = append(out, changed(path+"/"+Escape(k), v, bm[k])...)
+		}
+		for k, v := range bm {
+			if _, ok := am[k]; !ok {
+				out = append(out, changed(path+"/"+Escape(k), nil, v)...)
+			}
+		}
+		if len(am) == 0 && len(bm) == 0 && aIsMap != bIsMap {
+			out = append(out, path)
+		}
+		slices.Sort(out)
+		return out
+	}
+	as, aIsList := a.([]any)
+	bs, bIsList := b.([]any)
+	if (aIsList || a == nil) && (bIsList || b == nil) && (aIsList || bIsList) {
+		var out []string
+		for i := range max(len(as), len(bs)) {
+			var x, y any
+			if i < len(as) {
+				x = as[i]
+			}
+			if i < len(bs) {
+				y = bs[i]
+			}
+			out = append(out, changed(path+"/"+strconv.Itoa(i), x, y)...)
+		}
+		if len(as) == 0 && len(bs) == 0 && aIsList != bIsList {
+			out = append(out, path)
+		}
+		return out
+	}
+	if reflect.DeepEqual(a, b) {
+		return nil
+	}
+	return []string{path}
+}
+
+var escape = strings.NewReplacer("~", "~0", "/", "~1")
+
+// Escape escapes one reference token of a JSON pointer (RFC 6901): "~" and
+// "/" become "~0" and "~1".
+func Escape(token string) string { return escape.Replace(token) }

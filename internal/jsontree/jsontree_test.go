@@ -1,6 +1,7 @@
 package jsontree
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -50,5 +51,38 @@ func TestPath(t *testing.T) {
 		if _, err := Path(doc, bad); err == nil {
 			t.Errorf("Path(%q): want an error", bad)
 		}
+	}
+}
+
+func TestChanged(t *testing.T) {
+	cases := []struct {
+		before, after string
+		want          []string
+	}{
+		{`{"a":1,"b":[1]}`, `{"a":1,"b":[1]}`, nil},
+		{`{"a":null}`, `{"a":{"x":1,"y":{"z":true}}}`, []string{"/a/x", "/a/y/z"}},
+		{`{}`, `{"v":[{"name":"tmp","emptyDir":{}}]}`, []string{"/v/0/emptyDir", "/v/0/name"}},
+		{`{"v":[1]}`, `{"v":[1,2]}`, []string{"/v/1"}},
+		{`{"a":{"b":1,"c":2}}`, `{"a":{"b":3}}`, []string{"/a/b", "/a/c"}},
+		{`{"m":{"x.dev/k":"1"}}`, `{"m":{"x.dev/k":"1","a~b":"2"}}`, []string{"/m/a~0b"}},
+		{`{"a":{"b":1}}`, `{"a":[1]}`, []string{"/a"}}, // a type change is one change
+	}
+	for _, tc := range cases {
+		got := Changed(mustDecode(t, tc.before), mustDecode(t, tc.after))
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("Changed(%s, %s) = %q, want %q", tc.before, tc.after, got, tc.want)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	if got := Escape("secure-defaults.dev/a~b"); got != "secure-defaults.dev~1a~0b" {
+		t.Errorf("Escape = %q", got)
+	}
+	doc := mustDecode(t, `{"m":{"a/b~c":1}}`)
+	nodes, err := Path(doc, "/m/"+Escape("a/b~c"))
+	if err != nil || nodes[len(nodes)-1] == nil {
+		t.Errorf("Path does not find the key Escape made the token of: %v", err)
 	}
 }

@@ -13,4 +13,34 @@
 // config builds Options from the configuration file.
 //
 // This package does no I/O and knows nothing of HTTP, JSON or YAML.
+//
+// # Adding a rule
+//
+// Each step has a test that fails, naming what is missing, until it is done:
+//
+//  1. rule_<id>.go: one Rule value with its ID (lower-case, dashed), Summary,
+//     Writes (every field it may set, as JSON pointers; inEveryContainer for
+//     container fields), Optional if it is off unless configured, and apply;
+//     a doc comment with "Sets:" and "Stays away
+//     when:", and early returns for what it must not touch. Copy the shape of
+//     rule_no_privilege_escalation.go.
+//  2. registry.go: add it to registry, where its place in the run order is
+//     explained (TestRegistryInvariants checks ID, Summary and Writes).
+//  3. rule_<id>_test.go: a table registered with registerCases and run with
+//     runRuleCases, with a case for every tag in requiredTags (unset, already
+//     set, set the other way, init, sidecar, ephemeral, Windows); add its Test
+//     function to TestEveryRuleIsTested. runRuleCases fails for a field the
+//     rule changed that Writes does not declare, and proves every patch by
+//     applying it.
+//  4. pkg/patch: if a field in Writes lies outside patch.Subtrees, add the
+//     part to Snapshot.each and deepCopy (TestSubtreesHoldWhatRulesWrite names
+//     the field).
+//  5. docs/reference.md: a row in the Rules table, in registry order
+//     (TestRulesMatchReference), with the fields it writes.
+//  6. README.md: a row in the rules table, for users.
+//  7. pkg/manifest: rerun its tests with UPDATE_GOLDEN=1 and review the diff of
+//     testdata/golden (every example pod that the rule changes).
+//
+// Nothing else names rules one by one: the metrics label, the defaulted
+// annotation and the mutate command follow the registry.
 package defaults

@@ -3,6 +3,7 @@ package defaults
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -82,12 +83,49 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			if changed != (tc.want != nil) {
 				t.Errorf("rule %s: changed = %v, want %v", r.ID, changed, tc.want != nil)
 			}
+			checkWrites(t, r, tc.in, got)
 			if len(warnings) != tc.wantWarnings {
 				t.Errorf("rule %s: warnings = %q, want %d", r.ID, warnings, tc.wantWarnings)
 			}
 			checkPassWith(t, tc.in, tc.existing, tc.opts)
 		})
 	}
+}
+
+// checkWrites fails for every field the rule changed between in and out
+// that its Writes does not declare, naming the field: pkg/patch snapshots
+// only the declared ones, so an undeclared write would be lost from the patch.
+func checkWrites(t *testing.T, r Rule, in, out *corev1.Pod) {
+	t.Helper()
+	decode := func(p *corev1.Pod) any {
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := jsontree.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	index := regexp.MustCompile(`/[0-9]+(/|$)`)
+	for _, p := range jsontree.Changed(decode(in), decode(out)) {
+		pattern := index.ReplaceAllString(index.ReplaceAllString(p, "/*$1"), "/*$1")
+		if !declares(r.Writes, pattern) {
+			t.Errorf("rule %s changed %s, which its Writes does not declare (%q): add it there, and check that pkg/patch.Subtrees holds it", r.ID, pattern, r.Writes)
+		}
+	}
+}
+
+// declares reports whether the pointer p lies at or below one of writes, or
+// is a parent one of them needed (an object created to hold the field).
+func declares(writes []string, p string) bool {
+	for _, w := range writes {
+		if p == w || strings.HasPrefix(p, w+"/") || strings.HasPrefix(w, p+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func names(cs []corev1.EphemeralContainer) map[string]bool {

@@ -8,6 +8,11 @@ type Rule struct {
 	ID string
 	// Summary says, in one line, what the rule sets and when it stays away.
 	Summary string
+	// Writes lists every field the rule may set, as JSON pointers into the
+	// Pod with "*" for any index of a list (inEveryContainer builds the
+	// container ones). Its tests fail when a case changes a field outside
+	// these, and pkg/patch's when its snapshot holds one of them in no part.
+	Writes []string
 	// Optional rules are off unless the configuration turns them on; the
 	// others are on unless it turns them off.
 	Optional bool
@@ -26,6 +31,16 @@ var registry = []Rule{
 	ruleSeccompRuntimeDefault,
 	ruleNoPrivilegeEscalation,
 	ruleTmpEmptyDir,
+}
+
+// inEveryContainer returns the pointers of field (relative to a container)
+// in init, regular and ephemeral containers.
+func inEveryContainer(field string) []string {
+	return []string{
+		"/spec/initContainers/*/" + field,
+		"/spec/containers/*/" + field,
+		"/spec/ephemeralContainers/*/" + field,
+	}
 }
 
 // Rules returns the registered rules, in the order they run.

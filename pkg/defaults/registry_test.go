@@ -3,6 +3,7 @@ package defaults
 import (
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/secure-defaults/secure-defaults/internal/refdoc"
@@ -21,6 +22,14 @@ func TestRegistryInvariants(t *testing.T) {
 		seen[r.ID] = true
 		if r.Summary == "" || r.apply == nil {
 			t.Errorf("rule %q: missing summary or apply", r.ID)
+		}
+		if len(r.Writes) == 0 {
+			t.Errorf("rule %q declares no Writes", r.ID)
+		}
+		for _, w := range r.Writes {
+			if !strings.HasPrefix(w, "/") || strings.HasSuffix(w, "/") {
+				t.Errorf("rule %q: Writes entry %q is not a JSON pointer", r.ID, w)
+			}
 		}
 	}
 	// Rule IDs are a contract (docs/reference.md, "Rules"): none may go.

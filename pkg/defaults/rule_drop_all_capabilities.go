@@ -34,6 +34,7 @@ const capAll = "ALL"
 var ruleDropAllCapabilities = Rule{
 	ID:      "drop-all-capabilities",
 	Summary: `"ALL" appended to capabilities.drop of every container that does not need root`,
+	Writes:  inEveryContainer("securityContext/capabilities/drop"),
 	apply:   applyDropAllCapabilities,
 }
 

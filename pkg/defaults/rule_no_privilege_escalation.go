@@ -18,6 +18,7 @@ import corev1 "k8s.io/api/core/v1"
 var ruleNoPrivilegeEscalation = Rule{
 	ID:      "no-privilege-escalation",
 	Summary: "allowPrivilegeEscalation: false on every container that is not privileged and does not add CAP_SYS_ADMIN",
+	Writes:  inEveryContainer("securityContext/allowPrivilegeEscalation"),
 	apply:   applyNoPrivilegeEscalation,
 }
 

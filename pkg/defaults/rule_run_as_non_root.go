@@ -34,6 +34,7 @@ import (
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
 	Summary: "runAsNonRoot: true at pod level (per container next to a container that needs root)",
+	Writes:  append([]string{"/spec/securityContext/runAsNonRoot"}, inEveryContainer("securityContext/runAsNonRoot")...),
 	apply:   applyRunAsNonRoot,
 }
 

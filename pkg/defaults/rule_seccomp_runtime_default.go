@@ -38,6 +38,7 @@ import (
 var ruleSeccompRuntimeDefault = Rule{
 	ID:      "seccomp-runtime-default",
 	Summary: "seccompProfile {type: RuntimeDefault} at pod level, or what the deprecated seccomp annotations say; containers with their own profile keep it",
+	Writes:  append([]string{"/spec/securityContext/seccompProfile"}, inEveryContainer("securityContext/seccompProfile")...),
 	apply:   applySeccompRuntimeDefault,
 }
 

@@ -31,6 +31,7 @@ const tmpPath = "/tmp"
 var ruleTmpEmptyDir = Rule{
 	ID:      "tmp-emptydir",
 	Summary: "an emptyDir mounted at /tmp in every container whose root filesystem is read-only",
+	Writes:  []string{"/spec/volumes", "/spec/initContainers/*/volumeMounts", "/spec/containers/*/volumeMounts"},
 	apply:   applyTmpEmptyDir,
 }
 

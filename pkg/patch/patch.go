@@ -24,13 +24,15 @@ func Create(original, mutated *corev1.Pod) ([]byte, error) {
 // before they run, so the caller needs no deep copy of the whole pod (which
 // can carry thousands of env vars and managedFields the rules never read).
 //
-// The parts are: metadata.annotations, spec.securityContext, spec.volumes,
-// and the securityContext and volumeMounts of every init, regular and
-// ephemeral container. The rules' tests apply every patch and require it to
-// reproduce the mutated pod exactly, so a rule that changed anything else
-// would fail them.
+// The parts are listed by Subtrees: metadata.annotations,
+// spec.securityContext, spec.volumes, and the securityContext and
+// volumeMounts of every init, regular and ephemeral container. Every rule
+// declares the fields it writes (defaults.Rule.Writes), and a test checks
+// that each lies in one of these parts; a rule that changed anything else
+// would give a patch that does not reproduce the mutated pod.
 type Snapshot struct {
 	parts []part
+	err   error // from Take: a part that could not be copied
 }
 
 // part is one subtree: where it is and its value before the rules ran.
@@ -56,11 +58,34 @@ func (l location) path() string {
 	return "/spec/" + l.list + "/" + strconv.Itoa(l.index) + "/" + l.field
 }
 
-// Take snapshots pod.
+// pattern returns the JSON pointer of l with "*" for the container index.
+func (l location) pattern() string {
+	if l.list == "" {
+		return l.field
+	}
+	return "/spec/" + l.list + "/*/" + l.field
+}
+
+// Subtrees returns the parts a Snapshot holds, as JSON pointers with "*"
+// for any index of a container list, e.g. "/spec/containers/*/securityContext".
+// A rule may write only at or below one of them.
+func Subtrees() []string {
+	one := make([]corev1.Container, 1)
+	pod := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: one, Containers: one, EphemeralContainers: make([]corev1.EphemeralContainer, 1)}}
+	var out []string
+	(&Snapshot{}).each(pod, func(loc location, _ any) { out = append(out, loc.pattern()) })
+	return out
+}
+
+// Take snapshots pod. A part it cannot copy makes Patch fail.
 func Take(pod *corev1.Pod) *Snapshot {
 	s := &Snapshot{parts: make([]part, 0, 3+2*(len(pod.Spec.InitContainers)+len(pod.Spec.Containers)+len(pod.Spec.EphemeralContainers)))}
 	s.each(pod, func(loc location, v any) {
-		s.parts = append(s.parts, part{loc, deepCopy(v)})
+		c, err := deepCopy(v)
+		if err != nil && s.err == nil {
+			s.err = fmt.Errorf("computing JSON patch: snapshot of %s: %w", loc.path(), err)
+		}
+		s.parts = append(s.parts, part{loc, c})
 	})
 	return s
 }
@@ -99,6 +124,9 @@ func (s *Snapshot) each(pod *corev1.Pod, fn func(loc location, v any)) {
 // shape of array change that library diffs correctly. A panic in the library
 // is returned as an error.
 func (s *Snapshot) Patch(mutated *corev1.Pod) ([]byte, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
 	var ops []jsonpatch.JsonPatchOperation
 	var err error
 	i := 0
@@ -322,40 +350,42 @@ func createFromJSON(a, b []byte) (ops []jsonpatch.JsonPatchOperation, err error)
 	return ops, nil
 }
 
-// deepCopy copies one part so later changes to the pod do not reach it.
-func deepCopy(v any) any {
+// deepCopy copies one part so later changes to the pod do not reach it. A
+// part of a type it does not know (one added to each without a case here) is
+// an error, never a shared reference.
+func deepCopy(v any) (any, error) {
 	switch t := v.(type) {
 	case map[string]string:
 		if t == nil {
-			return t
+			return t, nil
 		}
 		out := make(map[string]string, len(t))
 		for k, v := range t {
 			out[k] = v
 		}
-		return out
+		return out, nil
 	case *corev1.PodSecurityContext:
-		return t.DeepCopy()
+		return t.DeepCopy(), nil
 	case *corev1.SecurityContext:
-		return t.DeepCopy()
+		return t.DeepCopy(), nil
 	case []corev1.Volume:
 		if t == nil {
-			return t
+			return t, nil
 		}
 		out := make([]corev1.Volume, len(t))
 		for i := range t {
 			t[i].DeepCopyInto(&out[i])
 		}
-		return out
+		return out, nil
 	case []corev1.VolumeMount:
 		if t == nil {
-			return t
+			return t, nil
 		}
 		out := make([]corev1.VolumeMount, len(t))
 		for i := range t {
 			t[i].DeepCopyInto(&out[i])
 		}
-		return out
+		return out, nil
 	}
-	panic(fmt.Sprintf("patch: no deep copy for %T", v))
+	return nil, fmt.Errorf("no deep copy for %T", v)
 }
