@@ -34,8 +34,11 @@ import (
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
 	Summary: "runAsNonRoot: true at pod level (per container next to a container that needs root)",
-	Writes:  append([]string{"/spec/securityContext/runAsNonRoot"}, inEveryContainer("securityContext/runAsNonRoot")...),
-	apply:   applyRunAsNonRoot,
+	Writes: append(append(append([]string{"/spec/securityContext/runAsNonRoot"},
+		inEveryContainer("securityContext/runAsNonRoot")...),
+		inEveryContainer("securityContext/runAsUser")...),
+		inEveryContainer("securityContext/runAsGroup")...),
+	apply: applyRunAsNonRoot,
 }
 
 func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
