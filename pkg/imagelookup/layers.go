@@ -162,3 +162,6 @@ func allFound(files []*etcFile, found map[string]bool) bool {
 	}
 	return true
 }
+
+// v1Layer is a layer of an image.
+type v1Layer = v1.Layer
