@@ -24,8 +24,8 @@ demo: ## Start a local kube-apiserver + the webhook, create the example workload
 	hack/demo.sh
 
 .PHONY: demo-offline
-demo-offline: ## Show what the rules do to examples/deployment.yaml, without a cluster.
-	$(GO) run ./cmd/secure-defaults mutate -f examples/deployment.yaml
+demo-offline: build ## Show what the rules add to examples/deployment.yaml (a diff), without a cluster.
+	$(BIN) mutate --check -f examples/deployment.yaml || test $$? -eq 3 # 3: the file would change
 
 .PHONY: run
 run: ## Run the webhook locally with a throwaway self-signed certificate.
@@ -45,13 +45,17 @@ unit: ## Unit tests (race detector off: CI has 2 cores).
 fuzz-smoke: ## Run every fuzz target briefly ($(FUZZTIME) each).
 	hack/fuzz.sh $(FUZZTIME)
 
+.PHONY: validation
+validation: ## The API server's own pod validation over every rule fixture, the mutate corpus and generated pods: valid before => valid after.
+	hack/validation.sh
+
 .PHONY: test
-test: vet unit fuzz-smoke ## vet + all unit tests + a short run of every fuzz target.
+test: vet unit fuzz-smoke validation ## vet + all unit tests + a short run of every fuzz target + the API server's validation check.
 
 .PHONY: golden
-golden: ## Regenerate the mutate goldens under pkg/manifest/testdata/golden (review the diff!).
-	UPDATE_GOLDEN=1 $(GO) test ./pkg/manifest/
-	git diff --stat -- pkg/manifest/testdata/golden
+golden: ## Regenerate the mutate goldens (pkg/manifest/testdata/golden, the README's mutate diffs; review the diff!).
+	UPDATE_GOLDEN=1 $(GO) test ./pkg/manifest/ ./pkg/cli/ -run 'Golden|Readme'
+	git diff --stat -- pkg/manifest/testdata/golden README.md
 
 .PHONY: fuzz
 fuzz: ## Run every fuzz target for 5 minutes.

@@ -67,7 +67,7 @@ func loadCorpus(t *testing.T) []corpusPod {
 			t.Fatal(err)
 		}
 		for _, d := range docs {
-			r, err := manifest.Mutate(d)
+			r, err := manifest.Mutate(d, defaults.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

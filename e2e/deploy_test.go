@@ -49,6 +49,8 @@ const deployFieldManager = "secure-defaults-e2e-deploy"
 var deployKinds = []string{
 	"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
 	"PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
+	// The second ClusterRole: secure-defaults-auditor, for `secure-defaults audit`.
+	"ClusterRole",
 }
 
 // TestDeployManifestsApply applies the rendered kustomize base and Helm chart

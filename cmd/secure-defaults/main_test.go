@@ -175,7 +175,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"version"}, 0, "secure-defaults ", ""},
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{nil, 2, "", "Usage: secure-defaults"},
-		{[]string{"mutate", "--output", "xml"}, 2, "", "--output must be yaml or patch"},
+		{[]string{"mutate", "--output", "xml"}, 2, "", "--output must be yaml, normalized or patch"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

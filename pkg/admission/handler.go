@@ -21,6 +21,7 @@ import (
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 	"github.com/secure-defaults/secure-defaults/pkg/patch"
+	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
 )
 
 // ErrMalformedReview is wrapped by every error Review returns: the body was not
@@ -32,6 +33,10 @@ var ErrMalformedReview = errors.New("malformed AdmissionReview")
 // rules that changed the pod. The API server prefixes it with the webhook's
 // name, so it carries no prefix of its own.
 const AuditAnnotationDefaulted = "defaulted"
+
+// AuditAnnotationWouldDefault is the key of the audit annotation that lists,
+// for a namespace in audit mode, the rules that would have changed the pod.
+const AuditAnnotationWouldDefault = "would-default"
 
 // SubresourceEphemeralContainers is the pods subresource kubectl debug uses to
 // add ephemeral containers to a running pod.
@@ -123,11 +128,17 @@ func (h *Handler) withImageFacts(ctx context.Context, pod *corev1.Pod, container
 
 // outcome is what one review did, for the response, the metrics and the log.
 type outcome struct {
-	resp    *admissionv1.AdmissionResponse
-	result  metrics.Result
+	resp   *admissionv1.AdmissionResponse
+	result metrics.Result
+	// applied lists the rules that changed the pod, or for an audit the
+	// rules that would have.
 	applied []string
-	err     error
-	stack   string // of a recovered panic
+	// skippedRules and skippedContainers are what opt-outs and exclusions
+	// left out: rule IDs, and one reason per container.
+	skippedRules      []string
+	skippedContainers []string
+	err               error
+	stack             string // of a recovered panic
 }
 
 // Review decodes body as an admission.k8s.io/v1 AdmissionReview and returns
@@ -140,12 +151,25 @@ type outcome struct {
 // Dry-run requests are reviewed like any other: the webhook has no side
 // effects.
 func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
+	return h.serve(ctx, body, false)
+}
+
+// Audit answers a review as Review does, for a namespace in audit mode: it
+// runs the same rules on the pod but never patches it. The response allows
+// the pod unchanged, with a warning for each field the rules would set and
+// the audit annotation AuditAnnotationWouldDefault listing their IDs; the
+// review counts with result "audited".
+func (h *Handler) Audit(ctx context.Context, body []byte) ([]byte, error) {
+	return h.serve(ctx, body, true)
+}
+
+func (h *Handler) serve(ctx context.Context, body []byte, audit bool) ([]byte, error) {
 	start := time.Now()
 	req, err := decodeReview(body)
 	if err != nil {
 		return nil, err
 	}
-	o := h.review(ctx, req)
+	o := h.review(ctx, req, audit)
 	out, err := json.Marshal(admissionv1.AdmissionReview{TypeMeta: reviewTypeMeta, Response: o.resp})
 	if err != nil {
 		// Cannot happen with these types; answer rather than drop the request.
@@ -154,6 +178,9 @@ func (h *Handler) Review(ctx context.Context, body []byte) ([]byte, error) {
 	}
 	took := time.Since(start)
 	h.metrics.ObserveReview(string(req.Operation), o.result, o.applied, took)
+	if len(o.skippedRules) > 0 || len(o.skippedContainers) > 0 {
+		h.metrics.ObserveSkipped(o.skippedRules, o.skippedContainers)
+	}
 	if o.err != nil {
 		h.log.LogAttrs(ctx, slog.LevelError, "admission review failed", append(logAttrs(req, o), slog.String("error", o.err.Error()))...)
 	} else if h.log.Enabled(ctx, slog.LevelDebug) {
@@ -206,7 +233,7 @@ func decodeReview(body []byte) (*admissionv1.AdmissionRequest, error) {
 }
 
 // review answers a decoded request. A panic becomes an errored response.
-func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest) (o outcome) {
+func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest, audit bool) (o outcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			err := fmt.Errorf("internal error while reviewing the request: %v", r)
@@ -221,7 +248,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 	opts := h.options()
 	switch {
 	case isPods && req.SubResource == "" && req.Operation == admissionv1.Create:
-		return h.mutate(req, func(pod *corev1.Pod) (defaults.Result, error) {
+		return h.mutate(req, audit, func(pod *corev1.Pod) (defaults.Result, error) {
 			opts, warnings := h.withImageFacts(ctx, pod, nil, opts)
 			res := h.apply(pod, opts)
 			if !res.OptedOut {
@@ -230,7 +257,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 			return res, nil
 		})
 	case isPods && req.SubResource == SubresourceEphemeralContainers && req.Operation == admissionv1.Update:
-		return h.mutate(req, func(pod *corev1.Pod) (defaults.Result, error) {
+		return h.mutate(req, audit, func(pod *corev1.Pod) (defaults.Result, error) {
 			old, err := decodePod(req.OldObject.Raw, "request.oldObject")
 			if err != nil {
 				return defaults.Result{}, err
@@ -242,14 +269,17 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest)
 			}
 			return res, nil
 		})
+	case audit:
+		return outcome{resp: Allowed(req.UID), result: metrics.ResultAudited}
 	default:
 		return outcome{resp: Allowed(req.UID), result: metrics.ResultSkipped}
 	}
 }
 
 // mutate decodes request.object as a Pod, runs apply on it and answers with
-// the patch from the pod as decoded to the pod after apply.
-func (h *Handler) mutate(req *admissionv1.AdmissionRequest, apply func(*corev1.Pod) (defaults.Result, error)) outcome {
+// the patch from the pod as decoded to the pod after apply; for an audit,
+// with what the patch would set, and no patch.
+func (h *Handler) mutate(req *admissionv1.AdmissionRequest, audit bool, apply func(*corev1.Pod) (defaults.Result, error)) outcome {
 	pod, err := decodePod(req.Object.Raw, "request.object")
 	if err != nil {
 		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
@@ -261,11 +291,25 @@ func (h *Handler) mutate(req *admissionv1.AdmissionRequest, apply func(*corev1.P
 	if err != nil {
 		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
 	}
+	done := func(resp *admissionv1.AdmissionResponse, result metrics.Result, applied []string) outcome {
+		if audit {
+			result = metrics.ResultAudited
+		}
+		o := outcome{resp: resp, result: result, applied: applied, skippedRules: res.SkippedRules}
+		for _, c := range res.SkippedContainers {
+			o.skippedContainers = append(o.skippedContainers, c.Reason)
+		}
+		return o
+	}
 	if res.OptedOut {
-		return outcome{resp: Allowed(req.UID), result: metrics.ResultSkipped}
+		return done(Allowed(req.UID, res.Warnings...), metrics.ResultSkipped, nil)
+	}
+	warnings := res.Warnings
+	if w := podsecurity.Warning(pod); w != "" {
+		warnings = append(warnings, w)
 	}
 	if !res.Changed() {
-		return outcome{resp: Allowed(req.UID, res.Warnings...), result: metrics.ResultUnchanged}
+		return done(Allowed(req.UID, warnings...), metrics.ResultUnchanged, nil)
 	}
 	p, err := snap.Patch(pod)
 	if err != nil {
@@ -273,11 +317,21 @@ func (h *Handler) mutate(req *admissionv1.AdmissionRequest, apply func(*corev1.P
 		return outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err}
 	}
 	if len(p) == 0 {
-		return outcome{resp: Allowed(req.UID, res.Warnings...), result: metrics.ResultUnchanged}
+		return done(Allowed(req.UID, warnings...), metrics.ResultUnchanged, nil)
 	}
-	resp := Patched(req.UID, p, res.Warnings...)
+	if audit {
+		would, err := describePatch(p, pod)
+		if err != nil {
+			err = fmt.Errorf("describing the patch: %w", err)
+			return outcome{resp: Errored(req.UID, http.StatusInternalServerError, err), result: metrics.ResultError, err: err}
+		}
+		resp := Allowed(req.UID, append(would, warnings...)...)
+		resp.AuditAnnotations = map[string]string{AuditAnnotationWouldDefault: strings.Join(res.Applied, ",")}
+		return done(resp, metrics.ResultAudited, res.Applied)
+	}
+	resp := Patched(req.UID, p, warnings...)
 	resp.AuditAnnotations = map[string]string{AuditAnnotationDefaulted: strings.Join(res.Applied, ",")}
-	return outcome{resp: resp, result: metrics.ResultMutated, applied: res.Applied}
+	return done(resp, metrics.ResultMutated, res.Applied)
 }
 
 // newEphemeral names the ephemeral containers of pod that old does not have:

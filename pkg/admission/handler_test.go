@@ -17,6 +17,7 @@ import (
 	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
+	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
 )
 
 // recorder is a metrics.Recorder that remembers what it was told.
@@ -24,6 +25,11 @@ type recorder struct {
 	mu       sync.Mutex
 	reviews  []observed
 	rejected int
+	skipped  []skipped
+}
+
+type skipped struct {
+	rules, containerReasons []string
 }
 
 type observed struct {
@@ -42,6 +48,12 @@ func (r *recorder) ObserveRejected() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rejected++
+}
+
+func (r *recorder) ObserveSkipped(rules, containerReasons []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skipped = append(r.skipped, skipped{rules, containerReasons})
 }
 
 var configMaps = metav1.GroupVersionResource{Version: "v1", Resource: "configmaps"}
@@ -206,8 +218,16 @@ func TestReviewInScope(t *testing.T) {
 					t.Errorf("unexpected patch %q / audit annotations %v", resp.Patch, resp.AuditAnnotations)
 				}
 			}
-			if strings.Join(resp.Warnings, "\n") != strings.Join(wantRes.Warnings, "\n") {
-				t.Errorf("warnings = %q, want the rules' %q", resp.Warnings, wantRes.Warnings)
+			// The rules' warnings, then the Pod Security self-check's on the
+			// pod as the rules left it.
+			wantWarnings := wantRes.Warnings
+			if want != nil && !wantRes.OptedOut {
+				if w := podsecurity.Warning(want); w != "" {
+					wantWarnings = append(wantWarnings, w)
+				}
+			}
+			if strings.Join(resp.Warnings, "\n") != strings.Join(wantWarnings, "\n") {
+				t.Errorf("warnings = %q, want %q", resp.Warnings, wantWarnings)
 			}
 
 			if len(rec.reviews) != 1 || rec.rejected != 0 {

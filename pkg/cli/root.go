@@ -36,6 +36,7 @@ func commands() []command {
 	return []command{
 		{name: "serve", summary: "run the admission webhook server", run: runServe},
 		{name: "mutate", summary: "apply the secure defaults to manifests offline (for CI and review)", run: runMutate},
+		{name: "audit", summary: "report what opting in would do to the workloads of a live cluster", run: runAudit},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	"github.com/secure-defaults/secure-defaults/pkg/builtincert"
+	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
@@ -56,10 +58,14 @@ type serveOptions struct {
 	// Kubeconfig is used by the built-in mode outside a cluster; in a pod it
 	// is empty and the in-cluster configuration is used.
 	Kubeconfig string
+	// ConfigFile is the configuration file (package config); empty for the
+	// shipped defaults. It is re-read every ConfigPollInterval and on SIGHUP.
+	ConfigFile         string
+	ConfigPollInterval time.Duration
 }
 
 func newServeOptions() *serveOptions {
-	return &serveOptions{Options: server.NewOptions(), CertMode: certModeFiles, Certs: builtincert.NewOptions()}
+	return &serveOptions{Options: server.NewOptions(), CertMode: certModeFiles, Certs: builtincert.NewOptions(), ConfigPollInterval: config.DefaultPollInterval}
 }
 
 // AddFlags registers the flags of serve on fs.
@@ -69,10 +75,15 @@ func (o *serveOptions) AddFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "files: serve --tls-cert-file/--tls-private-key-file as given (e.g. by cert-manager); builtin: generate and rotate them, keeping a Secret and the webhook configuration's caBundle current")
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "built-in cert mode: kubeconfig file to reach the API server from outside a cluster (default: the in-cluster configuration)")
 	o.Certs.AddFlags(fs)
+	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "configuration file (kind: Configuration, "+config.APIVersion+"); reloaded when it changes, a file that does not load keeps the previous configuration")
+	fs.DurationVar(&o.ConfigPollInterval, "config-reload-interval", o.ConfigPollInterval, "how often to check --config for changes (SIGHUP reloads it at once)")
 }
 
 // Validate reports every invalid flag at once.
 func (o *serveOptions) Validate() error {
+	if o.ConfigPollInterval <= 0 {
+		return fmt.Errorf("--config-reload-interval %s: must be positive", o.ConfigPollInterval)
+	}
 	switch o.CertMode {
 	case certModeFiles:
 	case certModeBuiltin:
@@ -107,7 +118,7 @@ func runServe(ctx context.Context, args []string, s IO) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	o.AddFlags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: secure-defaults serve [flags]\n\nRun the mutating admission webhook: HTTPS POST /mutate, plain-HTTP /metrics, /healthz, /readyz.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: secure-defaults serve [flags]\n\nRun the mutating admission webhook: HTTPS POST /mutate and /audit, plain-HTTP /metrics, /healthz, /readyz.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if code, ok := parseFlags(fs, args, s); !ok {
@@ -127,7 +138,17 @@ func runServe(ctx context.Context, args []string, s IO) int {
 	}
 
 	m := metrics.New(version.Version, version.Commit)
-	srv, err := server.New(*o.Options, admission.NewHandler(m, log), m, log)
+	handler := admission.NewHandler(m, log)
+	var cfg *config.Watcher
+	if o.ConfigFile != "" {
+		var err error
+		if cfg, err = config.NewWatcher(o.ConfigFile, o.ConfigPollInterval, m, log); err != nil {
+			fmt.Fprintf(s.Err, "secure-defaults serve: %v\n", err)
+			return 1
+		}
+		handler.SetOptions(cfg.Options)
+	}
+	srv, err := server.New(*o.Options, handler, m, log)
 	if err != nil {
 		fmt.Fprintf(s.Err, "secure-defaults serve: %v\n", err)
 		return 2
@@ -156,6 +177,10 @@ func runServe(ctx context.Context, args []string, s IO) int {
 		}
 	}
 
+	if cfg != nil {
+		go cfg.Run(runCtx)
+	}
+
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -170,6 +195,9 @@ func runServe(ctx context.Context, args []string, s IO) int {
 			case <-hup:
 				if err := srv.ReloadCertificate(); err != nil {
 					log.Warn("SIGHUP: certificate reload failed; keeping the previous one", slog.String("error", err.Error()))
+				}
+				if cfg != nil {
+					_, _ = cfg.Reload() // a failure is logged and counted by the watcher
 				}
 			case <-started:
 				started = nil

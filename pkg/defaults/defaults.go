@@ -35,6 +35,12 @@ type Result struct {
 	// OptedOut is true when the pod carries the opt-out annotation and was
 	// left untouched.
 	OptedOut bool
+	// SkippedRules holds the IDs of enabled rules that the pod's
+	// skip-rules annotation kept from running, sorted.
+	SkippedRules []string
+	// SkippedContainers lists the containers in scope that every rule left
+	// alone, in pod order, with the reason.
+	SkippedContainers []SkippedContainer
 }
 
 // Changed reports whether any rule changed the pod.
@@ -74,8 +80,15 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 			"the pod's annotation %s=%s was ignored: this cluster does not allow pods to opt out of the secure defaults",
 			InjectKey, pod.Annotations[InjectKey]))
 	}
+	skip := readOptOuts(pod.Annotations, s, opts)
+	res.Warnings = append(res.Warnings, skip.warnings...)
+	res.SkippedContainers = s.exclude(skip.containers)
 	for _, r := range registry {
 		if !opts.enabled(r) {
+			continue
+		}
+		if skip.rules[r.ID] {
+			res.SkippedRules = append(res.SkippedRules, r.ID)
 			continue
 		}
 		changed, warnings := r.apply(pod, s)
@@ -85,6 +98,8 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 		res.Warnings = append(res.Warnings, warnings...)
 	}
 	sort.Strings(res.Applied)
+	sort.Strings(res.SkippedRules)
+	res.Warnings = append(res.Warnings, skippedWarnings(res)...)
 	if res.Changed() && !s.ephemeralOnly {
 		if err := recordApplied(pod, res.Applied); err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
@@ -93,6 +108,37 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 		}
 	}
 	return res
+}
+
+// skippedWarnings names what the pass left out on request.
+func skippedWarnings(res Result) []string {
+	var out []string
+	if len(res.SkippedRules) > 0 {
+		out = append(out, fmt.Sprintf("rules skipped by the annotation %s: %s", SkipRulesAnnotation, strings.Join(res.SkippedRules, ", ")))
+	}
+	if len(res.SkippedContainers) > 0 {
+		names := make([]string, len(res.SkippedContainers))
+		for i, c := range res.SkippedContainers {
+			names[i] = fmt.Sprintf("%q (%s)", echo(c.Name), skipReasonText(c.Reason))
+		}
+		if len(names) > maxEchoedItems {
+			names = append(names[:maxEchoedItems], fmt.Sprintf("and %d more", len(names)-maxEchoedItems))
+		}
+		out = append(out, "containers left without secure defaults: "+strings.Join(names, ", "))
+	}
+	return out
+}
+
+func skipReasonText(reason string) string {
+	switch reason {
+	case SkipReasonAnnotation:
+		return "annotation " + SkipContainersAnnotation
+	case SkipReasonExcludeContainers:
+		return "name matches excludeContainers"
+	case SkipReasonExcludeImages:
+		return "image matches excludeImages"
+	}
+	return reason
 }
 
 // OptedOut reports whether pod carries the opt-out annotation.

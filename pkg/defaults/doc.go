@@ -12,6 +12,11 @@
 // pod's opt-out annotations count. Options{} is the shipped behaviour; package
 // config builds Options from the configuration file.
 //
+// Which containers need root — run as root on purpose, so they keep root's
+// powers — is decided in one place, root.go, and every rule reads that
+// answer; callers add what they learned outside the manifest through
+// Options.Facts.
+//
 // This package does no I/O and knows nothing of HTTP, JSON or YAML.
 //
 // # Adding a rule

@@ -1,8 +1,12 @@
 package defaults
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -155,6 +159,7 @@ func checkPassWith(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralCont
 		}
 		return Apply(p, opts)
 	}
+	writeFixture(t, in, existing)
 	out := in.DeepCopy()
 	res := run(out)
 	if !sort.StringsAreSorted(res.Applied) {
@@ -224,6 +229,31 @@ func annotationsNearLimit(in *corev1.Pod) bool {
 	return n > apivalidation.TotalAnnotationSizeLimitB
 }
 
+// fixturesOut names the directory where checkPass writes every pod it checks,
+// for the API server's validation in hack/validation (make validation).
+const fixturesOut = "SECURE_DEFAULTS_FIXTURES_OUT"
+
+// writeFixture writes in (and existing, for an ephemeral-container update)
+// into $SECURE_DEFAULTS_FIXTURES_OUT, named by its content, when that is set.
+func writeFixture(t *testing.T, in *corev1.Pod, existing []corev1.EphemeralContainer) {
+	t.Helper()
+	dir := os.Getenv(fixturesOut)
+	if dir == "" {
+		return
+	}
+	raw, err := json.Marshal(struct {
+		Pod      *corev1.Pod                 `json:"pod"`
+		Existing []corev1.EphemeralContainer `json:"existing"`
+	}{in, existing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("%x.json", sha256.Sum256(raw))
+	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o644); err != nil {
+		t.Fatalf("writing fixture: %v", err)
+	}
+}
+
 // checkOnlyAdded verifies that every value in before is present and equal in
 // after, and that arrays only grew at the end; the rules' own record of what
 // they did (the defaulted annotation) may grow on a later pass.
@@ -272,6 +302,26 @@ func checkValid(t *testing.T, before, pod *corev1.Pod) {
 			}
 		}
 	}
+	// A seccomp field the rules set must say what the deprecated annotation
+	// for the same pod or container says, as the API server compares them.
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.SeccompProfile != nil && (before.Spec.SecurityContext == nil || before.Spec.SecurityContext.SeccompProfile == nil) {
+		if v, ok := pod.Annotations[corev1.SeccompPodAnnotationKey]; ok && !seccompMatches(v, sc.SeccompProfile) {
+			t.Errorf("pod seccompProfile %v set next to the annotation %q", sc.SeccompProfile, v)
+		}
+	}
+	userSetSeccomp := map[string]bool{}
+	for _, c := range allContainers(before) {
+		if sc := c.get(); sc != nil && sc.SeccompProfile != nil {
+			userSetSeccomp[c.name] = true
+		}
+	}
+	for _, c := range allContainers(pod) {
+		if sc := c.get(); sc != nil && sc.SeccompProfile != nil && !userSetSeccomp[c.name] {
+			if v, ok := pod.Annotations[corev1.SeccompContainerAnnotationKeyPrefix+c.name]; ok && !seccompMatches(v, sc.SeccompProfile) {
+				t.Errorf("%s: seccompProfile %v set next to the annotation %q", c.name, sc.SeccompProfile, v)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for _, v := range pod.Spec.Volumes {
 		if errs := validation.IsDNS1123Label(v.Name); len(errs) > 0 {
@@ -282,6 +332,22 @@ func checkValid(t *testing.T, before, pod *corev1.Pod) {
 		}
 		seen[v.Name] = true
 	}
+}
+
+// seccompMatches is the API server's test of an annotation against a field
+// (validateSeccompAnnotationsAndFieldsMatch), written out independently of
+// the rule's own translation.
+func seccompMatches(annotation string, f *corev1.SeccompProfile) bool {
+	switch f.Type {
+	case corev1.SeccompProfileTypeUnconfined:
+		return annotation == "unconfined"
+	case corev1.SeccompProfileTypeRuntimeDefault:
+		return annotation == "runtime/default" || annotation == "docker/default"
+	case corev1.SeccompProfileTypeLocalhost:
+		return strings.HasPrefix(annotation, "localhost/") && f.LocalhostProfile != nil &&
+			strings.TrimPrefix(annotation, "localhost/") == *f.LocalhostProfile
+	}
+	return true
 }
 
 // Fixture helpers.

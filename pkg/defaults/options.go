@@ -11,6 +11,11 @@ type Options struct {
 	// Rules turns rules on (true) or off (false) by ID. A rule that is not
 	// listed keeps its default: on, unless the rule is Optional.
 	Rules map[string]bool
+	// ExcludeImages and ExcludeContainers are patterns ("*" any run of
+	// bytes, "?" one byte) of images and container names that every rule
+	// leaves alone. Pod-level fields that would reach such a container are
+	// then set per container on the others instead.
+	ExcludeImages, ExcludeContainers []string
 	// IgnorePodOptOut makes the rules ignore the pod annotations that opt a
 	// pod (or some of its rules or containers) out, so the defaults are
 	// guaranteed; a warning says that an opt-out was ignored.

@@ -35,7 +35,8 @@ import (
 //     that rule already avoids), and neither takes a power root relies on.
 
 // Facts is what the caller learned about a pod outside its manifest, for the
-// rules to read. The zero value means "the manifest only".
+// rules to read; it travels in Options.Facts. The zero value means "the
+// manifest only".
 type Facts struct {
 	// NeedsRoot maps a container's name to why it needs root although its
 	// manifest does not say so (for example `its image runs as user "root"`).

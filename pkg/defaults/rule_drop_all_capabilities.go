@@ -30,7 +30,8 @@ const capAll = "ALL"
 //   - the container needs root for another reason (see root.go): root
 //     without CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER or CAP_SETUID cannot
 //     chown a volume or switch user, so it keeps the runtime's capabilities
-//     and a warning says why.
+//     and a warning says why (unless it drops ALL spelled another way
+//     itself: then it has nothing left to lose and "ALL" is appended).
 var ruleDropAllCapabilities = Rule{
 	ID:      "drop-all-capabilities",
 	Summary: `"ALL" appended to capabilities.drop of every container that does not need root`,

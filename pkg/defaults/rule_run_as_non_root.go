@@ -53,7 +53,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	rootInScope := false
 	for _, c := range s.all {
 		if isRoot(c) {
-			if !s.ephemeralOnly || s.inScope(c) {
+			if s.podLevel() || s.inScope(c) {
 				rootInScope = true
 				warnings = append(warnings, fmt.Sprintf(
 					"%s %q runs as root (%s), so runAsNonRoot was not set for it; set runAsUser to a non-zero UID, or runAsNonRoot yourself, to decide",
@@ -61,7 +61,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 			}
 		}
 	}
-	if !s.ephemeralOnly && !rootInScope {
+	if s.podLevel() && !rootInScope {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}

@@ -82,7 +82,7 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 				corev1.SeccompPodAnnotationKey, v))
 		}
 	}
-	if !s.ephemeralOnly && len(keepsAnnotation) == 0 {
+	if s.podLevel() && len(keepsAnnotation) == 0 {
 		if pod.Spec.SecurityContext == nil {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}

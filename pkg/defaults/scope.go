@@ -23,6 +23,7 @@ type container struct {
 	securityContext **corev1.SecurityContext
 	volumeMounts    *[]corev1.VolumeMount
 	volumeDevices   []corev1.VolumeDevice
+	image           string
 	// root says why the container needs root (see root.go), or is "". It is
 	// worked out once, before any rule runs, so every rule sees the same.
 	root string
@@ -53,8 +54,37 @@ type scope struct {
 	// fields; hostProcess for Windows HostProcess pods, which take nothing.
 	windows     bool
 	hostProcess bool
+	// excluded is set when some container of the pod is left alone (skip
+	// annotation or exclusion pattern): a pod-level value would reach it, so
+	// rules set per container what they would set at pod level.
+	excluded bool
 	// opts are the options of this pass, for rules that take settings.
 	opts Options
+}
+
+// podLevel reports whether rules may set pod-level fields: not on the
+// ephemeralcontainers subresource, and not while a container of the pod is
+// left alone.
+func (s *scope) podLevel() bool { return !s.ephemeralOnly && !s.excluded }
+
+// exclude takes the named containers out of the scope and returns those of
+// them that were in it, in pod order.
+func (s *scope) exclude(reasons map[string]string) []SkippedContainer {
+	if len(reasons) == 0 {
+		return nil
+	}
+	s.excluded = true
+	var skipped []SkippedContainer
+	kept := s.containers[:0:0]
+	for _, c := range s.containers {
+		if r, ok := reasons[c.name]; ok {
+			skipped = append(skipped, SkippedContainer{Name: c.name, Reason: r})
+			continue
+		}
+		kept = append(kept, c)
+	}
+	s.containers = kept
+	return skipped
 }
 
 // newScope builds the scope for pod. With existing == nil every container is
@@ -146,15 +176,15 @@ func allContainers(pod *corev1.Pod) []container {
 	spec := &pod.Spec
 	for i := range spec.InitContainers {
 		c := &spec.InitContainers[i]
-		out = append(out, container{kind: kindInit, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
+		out = append(out, container{kind: kindInit, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices, image: c.Image})
 	}
 	for i := range spec.Containers {
 		c := &spec.Containers[i]
-		out = append(out, container{kind: kindRegular, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
+		out = append(out, container{kind: kindRegular, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices, image: c.Image})
 	}
 	for i := range spec.EphemeralContainers {
 		c := &spec.EphemeralContainers[i].EphemeralContainerCommon
-		out = append(out, container{kind: kindEphemeral, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices})
+		out = append(out, container{kind: kindEphemeral, name: c.Name, securityContext: &c.SecurityContext, volumeMounts: &c.VolumeMounts, volumeDevices: c.VolumeDevices, image: c.Image})
 	}
 	return out
 }

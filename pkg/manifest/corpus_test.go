@@ -9,11 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	corev1 "k8s.io/api/core/v1"
 	psaapi "k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 
 	"github.com/secure-defaults/secure-defaults/internal/jsontree"
+	"github.com/secure-defaults/secure-defaults/internal/textdiff"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -26,7 +28,7 @@ const insecureMarker = "test.secure-defaults.dev/insecure"
 // Pods in the corpus, by how the PSA oracle treats them. Update these when
 // adding fixtures: they keep the oracle from silently checking nothing.
 const (
-	wantRestrictedPods = 23 // must pass "restricted" after mutation
+	wantRestrictedPods = 25 // must pass "restricted" after mutation
 	wantInsecurePods   = 9  // marked; must still fail "restricted" (the marker is true)
 	wantOptedOutPods   = 1  // must come out unchanged
 )
@@ -50,51 +52,174 @@ func corpusFiles(t *testing.T) []string {
 	return files
 }
 
-// run mutates src as the mutate command does and returns the results and the
-// YAML output.
+// run mutates src as the mutate command does and returns the results, the
+// normalised YAML output, and the preserving output with its notes.
 func run(t *testing.T, name string, src []byte) ([]Result, []byte) {
 	t.Helper()
-	docs, err := Read(bytes.NewReader(src), name)
+	results, normalized, _, _ := runAll(t, name, src)
+	return results, normalized
+}
+
+func runAll(t *testing.T, name string, src []byte) (results []Result, normalized, preserved []byte, notes []string) {
+	t.Helper()
+	f, err := ReadFile(bytes.NewReader(src), name)
 	if err != nil {
-		t.Fatalf("Read: %v", err)
+		t.Fatalf("ReadFile: %v", err)
 	}
-	var (
-		results []Result
-		objs    [][]byte
-	)
-	for _, d := range docs {
-		r, err := Mutate(d)
+	var objs [][]byte
+	for _, d := range f.Documents {
+		r, err := Mutate(d, defaults.Options{})
 		if err != nil {
 			t.Fatalf("Mutate: %v", err)
 		}
 		results = append(results, r)
 		objs = append(objs, r.JSON)
 	}
-	out, err := WriteYAML(objs)
-	if err != nil {
+	if normalized, err = WriteYAML(objs); err != nil {
 		t.Fatalf("WriteYAML: %v", err)
 	}
-	return results, out
+	if preserved, notes, err = f.Preserve(results); err != nil {
+		t.Fatalf("Preserve: %v", err)
+	}
+	return results, normalized, preserved, notes
 }
 
-func goldenName(file string) string {
+// goldenName is the golden file of a corpus file: the same name, under
+// testdata/golden, or testdata/golden/normalized with ".yaml" for the
+// normalised output.
+func goldenName(file string, normalized bool) string {
 	base := filepath.Base(file)
-	return filepath.Join("testdata", "golden", strings.TrimSuffix(base, filepath.Ext(base)))
+	if normalized {
+		return filepath.Join("testdata", "golden", "normalized", strings.TrimSuffix(base, filepath.Ext(base))+".yaml")
+	}
+	return filepath.Join("testdata", "golden", base)
 }
 
+// TestCorpusGolden holds the output of both writers, and the warnings and
+// notes, for every corpus file.
 func TestCorpusGolden(t *testing.T) {
 	for _, f := range corpusFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			src := readFile(t, f)
-			results, out := run(t, filepath.Base(f), src)
+			results, normalized, preserved, notes := runAll(t, filepath.Base(f), src)
 			var warnings []byte
 			for _, r := range results {
 				for _, w := range r.Warnings() {
 					warnings = append(warnings, w+"\n"...)
 				}
 			}
-			compareGolden(t, goldenName(f)+".yaml", out)
-			compareGolden(t, goldenName(f)+".warnings", warnings)
+			for _, n := range notes {
+				warnings = append(warnings, "note: "+n+"\n"...)
+			}
+			compareGolden(t, goldenName(f, false), preserved)
+			compareGolden(t, goldenName(f, true), normalized)
+			base := strings.TrimSuffix(goldenName(f, false), filepath.Ext(f))
+			compareGolden(t, base+".warnings", warnings)
+		})
+	}
+}
+
+// TestCorpusOnlyAdds checks the promise of the preserving writer on every
+// corpus file and the example: the output is the input with text inserted.
+// Line by line, the diff of input and output shows added lines only, except
+// where a flow collection grows in place ("drop: [NET_RAW]" gaining ", ALL",
+// an empty JSON object gaining members) or a JSON member gains the comma
+// before a new sibling: there the removed lines, taken together, are a
+// subsequence of the lines that replace them, so taking the added text out
+// gives back the input byte for byte.
+func TestCorpusOnlyAdds(t *testing.T) {
+	examples, err := filepath.Glob(filepath.Join("..", "..", "examples", "*.yaml"))
+	if err != nil || len(examples) < 2 {
+		t.Fatalf("examples: %v, %v", examples, err)
+	}
+	files := append(corpusFiles(t), examples...)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			src := readFile(t, f)
+			_, _, out, notes := runAll(t, filepath.Base(f), src)
+			if len(notes) > 0 {
+				t.Errorf("notes: %v", notes)
+			}
+			if bytes.Equal(src, out) {
+				return
+			}
+			edits := textdiff.Lines(src, out)
+			added := 0
+			for i := 0; i < len(edits); {
+				if edits[i].Kind == textdiff.Same {
+					i++
+					continue
+				}
+				var removed []string
+				var inserted string
+				for ; i < len(edits) && edits[i].Kind != textdiff.Same; i++ {
+					switch e := edits[i]; e.Kind {
+					case textdiff.Delete:
+						removed = append(removed, e.Line)
+					case textdiff.Insert:
+						inserted += e.Line
+						added++
+					}
+				}
+				for _, l := range removed {
+					if !strings.ContainsAny(l, "[]{}") && !strings.Contains(inserted, strings.TrimRight(l, "\r\n")+",") {
+						t.Errorf("line removed or rewritten: %q", l)
+					}
+				}
+				if !isSubsequence(strings.Join(removed, ""), inserted) {
+					t.Errorf("lines rewritten, not only grown:\n%s\nbecame\n%s", removed, inserted)
+				}
+			}
+			if added == 0 {
+				t.Errorf("output differs from the input but adds nothing")
+			}
+		})
+	}
+}
+
+// isSubsequence reports whether a can be obtained from b by deleting bytes.
+func isSubsequence(a, b string) bool {
+	i := 0
+	for j := 0; i < len(a) && j < len(b); j++ {
+		if a[i] == b[j] {
+			i++
+		}
+	}
+	return i == len(a)
+}
+
+// TestCorpusPreservedIsPatched checks that every document of the preserving
+// output reads back as the input document with its patch applied (by the
+// API server's JSON-patch library), and that a second pass over the output
+// changes nothing.
+func TestCorpusPreservedIsPatched(t *testing.T) {
+	for _, f := range corpusFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			results, _, out, _ := runAll(t, filepath.Base(f), readFile(t, f))
+			back, err := Read(bytes.NewReader(out), "out")
+			if err != nil {
+				t.Fatalf("output does not read back: %v", err)
+			}
+			if len(back) != len(results) {
+				t.Fatalf("output holds %d documents, input %d", len(back), len(results))
+			}
+			for i, r := range results {
+				p, err := jsonpatch.DecodePatch(r.Patch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := p.Apply(r.Document.JSON)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !sameJSON(t, back[i].JSON, want) {
+					t.Errorf("document %d reads back as\n%s\nwant the input plus its patch\n%s", i+1, back[i].JSON, want)
+				}
+			}
+			_, _, again, _ := runAll(t, "second", out)
+			if !bytes.Equal(again, out) {
+				t.Errorf("a second pass changed the output:\n%s", again)
+			}
 		})
 	}
 }

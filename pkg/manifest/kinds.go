@@ -52,18 +52,26 @@ func lookupWorkload(apiVersion, kind string) (workload, bool) {
 	return workload{}, false
 }
 
-// isList reports whether an object of this kind holds other objects in
-// items: kind: List, or a typed list such as DeploymentList (whose items
-// carry no kind of their own, so itemKind is what they are).
+// isList reports whether obj holds other objects in items that may be
+// mutated: a v1 List (kind: List, core apiVersion or none), or a typed list
+// of a kind this package mutates, such as apps/v1 DeploymentList (whose items
+// carry no kind of their own, so itemKind is what they are). Any other kind
+// that merely ends in "List" (a custom resource's AllowList) is an ordinary
+// object and passes through.
 func isList(obj map[string]any) (itemKind string, ok bool) {
 	kind, _ := obj["kind"].(string)
-	if !strings.HasSuffix(kind, "List") {
+	if _, has := obj["items"]; !has || !strings.HasSuffix(kind, "List") {
 		return "", false
 	}
-	if _, has := obj["items"]; !has {
+	apiVersion, _ := obj["apiVersion"].(string)
+	if kind == "List" {
+		return "", apiVersion == "" || apiVersion == "v1"
+	}
+	itemKind = strings.TrimSuffix(kind, "List")
+	if _, ok := lookupWorkload(apiVersion, itemKind); !ok {
 		return "", false
 	}
-	return strings.TrimSuffix(kind, "List"), true
+	return itemKind, true
 }
 
 // pointer renders path as a JSON pointer (RFC 6901).

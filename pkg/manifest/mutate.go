@@ -59,12 +59,13 @@ type target struct {
 	podJSON []byte   // {"metadata": ..., "spec": ...} of the template, or the Pod
 }
 
-// Mutate applies the secure defaults to every pod of doc: a Pod, the pod
+// Mutate applies the secure defaults that opts enables (defaults.Options{}
+// for the shipped ones) to every pod of doc: a Pod, the pod
 // template of a workload, or those of the items of a List. Other documents
 // come back unchanged. An error (an *Error) means the document is malformed:
 // a workload without a pod template, a pod that does not decode into the
 // Kubernetes types, a List whose items are not objects.
-func Mutate(doc Document) (Result, error) {
+func Mutate(doc Document, opts defaults.Options) (Result, error) {
 	fail := func(err error) (Result, error) {
 		return Result{}, &Error{Source: doc.Source, Document: doc.Index, Line: doc.Line, Err: err}
 	}
@@ -87,7 +88,7 @@ func Mutate(doc Document) (Result, error) {
 			return fail(fmt.Errorf("%s: %w", t.object, err))
 		}
 		out := pod.DeepCopy()
-		r := defaults.Apply(out, defaults.Options{})
+		r := defaults.Apply(out, opts)
 		res.Pods = append(res.Pods, Pod{Path: pointer(t.path), Object: t.object, Result: r})
 		p, err := patch.Create(pod, out)
 		if err != nil {
@@ -130,9 +131,6 @@ func Mutate(doc Document) (Result, error) {
 // kindHint is the kind of obj when it carries none (items of a typed list).
 func findPods(obj map[string]any, path []string, kindHint string) ([]target, error) {
 	if itemKind, ok := isList(obj); ok {
-		if obj["kind"] == "List" {
-			itemKind = ""
-		}
 		return findListPods(obj, path, itemKind)
 	}
 	kind, _ := obj["kind"].(string)

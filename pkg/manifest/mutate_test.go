@@ -22,7 +22,7 @@ func mutateYAML(t *testing.T, in string) (Result, error) {
 	if len(docs) != 1 {
 		t.Fatalf("got %d documents, want 1", len(docs))
 	}
-	return Mutate(docs[0])
+	return Mutate(docs[0], defaults.Options{})
 }
 
 const bareContainer = `
@@ -115,6 +115,15 @@ spec:
 	}, {
 		name: "a Deployment of another API group passes through",
 		in:   "apiVersion: example.com/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  template:\n    spec:" + bareContainer,
+	}, {
+		name: "a custom kind ending in List passes through, whatever its items",
+		in:   "apiVersion: policy.example.com/v1\nkind: AllowList\nmetadata: {name: a}\nitems: [registry.example/app, 7]",
+	}, {
+		name: "a List of another API group passes through",
+		in:   "apiVersion: example.com/v1\nkind: List\nitems: [1, 2]",
+	}, {
+		name: "a typed list of a kind not mutated passes through",
+		in:   "apiVersion: v1\nkind: ServiceList\nitems: [{metadata: {name: s}, spec: {ports: [{port: 80}]}}]",
 	}, {
 		name: "document without kind passes through",
 		in:   "replicaCount: 2\nimage: {tag: latest}",
@@ -276,6 +285,19 @@ func TestWriteYAML(t *testing.T) {
 	docs, err := Read(bytes.NewReader(out), "out")
 	if err != nil || len(docs) != 2 || string(docs[0].JSON) != `{"kind":"A","mode":420,"num":9223372036854775807,"path":"a/b","s":"yes"}` {
 		t.Errorf("reading the output back: %v, %d documents", err, len(docs))
+	}
+}
+
+// TestWriteYAMLKeepsNumbers: a number read from JSON comes out with its own
+// text, not as the float64 the YAML encoder would make of it.
+func TestWriteYAMLKeepsNumbers(t *testing.T) {
+	out, err := WriteYAML([][]byte{[]byte(`{"a":1.0,"b":123456789012345678901234567890,"c":[1e3,-0,0.10,-12,1E+2],"s":"sdnum0n0z","t":"sdnum1n0z"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a: 1.0\nb: 123456789012345678901234567890\nc:\n- 1e3\n- -0\n- 0.10\n- -12\n- 1E+2\ns: sdnum0n0z\nt: sdnum1n0z\n"
+	if string(out) != want {
+		t.Errorf("WriteYAML =\n%s\nwant\n%s", out, want)
 	}
 }
 

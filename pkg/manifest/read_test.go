@@ -40,6 +40,26 @@ func TestRead(t *testing.T) {
 		in:   "\xef\xbb\xbfa: 1\n",
 		want: []doc{{1, 1, `{"a":1}`}},
 	}, {
+		name: "merge key with an explicit key that overrides the merged one",
+		in:   "base: &base {a: 1, b: 2}\nderived:\n  <<: *base\n  b: 3\n",
+		want: []doc{{1, 1, `{"base":{"a":1,"b":2},"derived":{"a":1,"b":3}}`}},
+	}, {
+		name: "flow-style document that starts with { but is not JSON",
+		in:   "{kind: Pod, metadata: {name: p}}\n",
+		want: []doc{{1, 1, `{"kind":"Pod","metadata":{"name":"p"}}`}},
+	}, {
+		name: "JSON document followed by --- and YAML",
+		in:   "{\"kind\": \"Service\"}\n---\nkind: Pod\n",
+		want: []doc{{1, 1, `{"kind":"Service"}`}, {2, 3, `{"kind":"Pod"}`}},
+	}, {
+		name: "JSON between YAML separators is read as JSON",
+		in:   "kind: A\n---\n{\"path\": \"a\\/b\", \"n\": 1.0}\n",
+		want: []doc{{1, 1, `{"kind":"A"}`}, {2, 3, `{"path":"a\/b","n":1.0}`}},
+	}, {
+		name: "content after the separator",
+		in:   "a: 1\n--- {b: 2}\n",
+		want: []doc{{1, 1, `{"a":1}`}, {2, 2, `{"b":2}`}},
+	}, {
 		name: "empty input",
 		in:   "",
 		want: nil,
@@ -72,11 +92,15 @@ func TestReadErrors(t *testing.T) {
 		message  string
 	}{
 		{"bad YAML in the second document", "a: 1\n---\n# c\nb: [1\n", 2, 4, "invalid YAML"},
-		{"duplicate key loses data", "a: 1\na: 2\n", 1, 1, `key "a" already set`},
+		{"duplicate key loses data", "a: 1\na: 2\n", 1, 1, `key "a" given twice in the document's top level (line 2)`},
+		{"duplicate nested key", "spec:\n  securityContext:\n    runAsNonRoot: false\n    runAsNonRoot: true\n", 1, 1, `key "runAsNonRoot" given twice in /spec/securityContext (line 4)`},
+		{"duplicate JSON key", `{"spec": {"securityContext": {"runAsNonRoot": false, "runAsNonRoot": true}}}`, 1, 1, `key "runAsNonRoot" given twice in /spec/securityContext`},
+		{"duplicate JSON key in a list item", "{\"a\": 1}\n{\"items\": [{}, {\"x\": 1, \"x\": 1}]}", 2, 2, `key "x" given twice in /items/1`},
+		{"duplicate JSON key after YAML", "a: 1\n---\n{\"b\": 1, \"b\": 2}\n", 2, 3, `key "b" given twice`},
 		{"scalar document", "a: 1\n---\njust text\n", 2, 3, "a string, not an object"},
 		{"sequence document", "- a\n- b\n", 1, 1, "an array"},
 		{"JSON array", "[{\"a\": 1}]", 1, 1, "an array"},
-		{"broken second JSON object", "{\"a\": 1}\n{\"b\": }\n", 2, 2, "invalid JSON"},
+		{"broken second JSON object, not YAML either", "{\"a\": 1}\n{\"b\": ]}\n", 2, 2, "invalid YAML"},
 		{"JSON scalar after an object", "{\"a\": 1}\n42\n", 2, 2, "a number, not an object"},
 	}
 	for _, tt := range tests {

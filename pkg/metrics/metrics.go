@@ -24,6 +24,9 @@ const (
 	// ResultSkipped: the pod opted out, or the request is for a resource or
 	// operation the webhook does not handle; it was allowed unchanged.
 	ResultSkipped Result = "skipped"
+	// ResultAudited: a review answered on /audit, for a namespace in audit
+	// mode: nothing was patched; the response says what would have been.
+	ResultAudited Result = "audited"
 	// ResultError: the webhook answered with an error, or refused a request
 	// it could not review (malformed, too large, wrong content type).
 	ResultError Result = "error"
@@ -46,6 +49,11 @@ type Recorder interface {
 	// ObserveRejected records a request refused before it could be reviewed:
 	// an undecodable review, a body over the limit, a wrong content type.
 	ObserveRejected()
+	// ObserveSkipped records what one pod's opt-outs and the configured
+	// exclusions left out: the IDs of the rules its skip-rules annotation
+	// kept from running, and the reasons (defaults.SkipReason*) of each
+	// container left alone.
+	ObserveSkipped(rules []string, containerReasons []string)
 }
 
 // Nop is a Recorder that records nothing.
@@ -56,6 +64,9 @@ func (Nop) ObserveReview(string, Result, []string, time.Duration) {}
 
 // ObserveRejected implements Recorder.
 func (Nop) ObserveRejected() {}
+
+// ObserveSkipped implements Recorder.
+func (Nop) ObserveSkipped([]string, []string) {}
 
 // DurationBuckets are the upper bounds, in seconds, of the review duration
 // histogram: 1, 2.5 and 5 per decade from 10µs to 10s, bounds a person reads
@@ -81,8 +92,13 @@ type Prometheus struct {
 	rules    *prometheus.CounterVec
 	duration prometheus.Histogram
 
-	lookups        *prometheus.CounterVec
-	lookupDuration prometheus.Histogram
+	lookups           *prometheus.CounterVec
+	lookupDuration    prometheus.Histogram
+	wouldApply        *prometheus.CounterVec
+	skippedRules      *prometheus.CounterVec
+	skippedContainers *prometheus.CounterVec
+	configReloads     *prometheus.CounterVec
+	configLastReload  prometheus.Gauge
 
 	knownRules map[string]bool
 }
@@ -90,6 +106,9 @@ type Prometheus struct {
 // lookupResults is the fixed set of result label values of the image lookup
 // counter; every one starts at 0.
 var lookupResults = []imagelookup.Result{imagelookup.ResultHit, imagelookup.ResultMiss, imagelookup.ResultError, imagelookup.ResultTimeout}
+
+// skipReasons is the fixed set of the reason label of skipped containers.
+var skipReasons = []string{defaults.SkipReasonAnnotation, defaults.SkipReasonExcludeContainers, defaults.SkipReasonExcludeImages}
 
 // New returns a Prometheus recorder on a fresh registry, with the Go and
 // process collectors and the build info gauge labelled with version and
@@ -100,7 +119,7 @@ func New(version, commit string) *Prometheus {
 		registry: prometheus.NewRegistry(),
 		reviews: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "secure_defaults_admission_reviews_total",
-			Help: "Admission reviews answered, by operation and result (mutated, unchanged, skipped, error).",
+			Help: "Admission reviews answered, by operation and result (mutated, unchanged, skipped, audited, error).",
 		}, []string{"operation", "result"}),
 		rules: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "secure_defaults_rule_applied_total",
@@ -120,6 +139,26 @@ func New(version, commit string) *Prometheus {
 			Help:    "Time a review waited for one image lookup, cache hits included.",
 			Buckets: DurationBuckets,
 		}),
+		wouldApply: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_rule_would_apply_total",
+			Help: "Pods in audit namespaces that each rule would have changed: one increment per pod and rule.",
+		}, []string{"rule"}),
+		skippedRules: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_rule_skipped_total",
+			Help: "Pods whose secure-defaults.dev/skip-rules annotation kept an enabled rule from running, by rule.",
+		}, []string{"rule"}),
+		skippedContainers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_containers_skipped_total",
+			Help: "Containers left without secure defaults, by reason: annotation (secure-defaults.dev/skip-containers), excludeContainers, excludeImages.",
+		}, []string{"reason"}),
+		configReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_config_reloads_total",
+			Help: "Loads of a changed configuration file, by result (success, failure). A failure keeps the previous configuration.",
+		}, []string{"result"}),
+		configLastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "secure_defaults_config_last_reload_successful",
+			Help: "1 when the configuration file in use is the file on disk, 0 when the file changed and does not load.",
+		}),
 		knownRules: map[string]bool{},
 	}
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -131,12 +170,21 @@ func New(version, commit string) *Prometheus {
 	for _, id := range defaults.RuleIDs() {
 		p.knownRules[id] = true
 		p.rules.WithLabelValues(id)
+		p.wouldApply.WithLabelValues(id)
+		p.skippedRules.WithLabelValues(id)
 	}
 	for _, r := range lookupResults {
 		p.lookups.WithLabelValues(string(r))
 	}
+	for _, r := range skipReasons {
+		p.skippedContainers.WithLabelValues(r)
+	}
+	p.configReloads.WithLabelValues("success")
+	p.configReloads.WithLabelValues("failure")
+	p.configLastReload.Set(1) // no file, or the file loaded at start
 	p.registry.MustRegister(
 		p.reviews, p.rules, p.duration, p.lookups, p.lookupDuration, build,
+		p.wouldApply, p.skippedRules, p.skippedContainers, p.configReloads, p.configLastReload,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -145,15 +193,21 @@ func New(version, commit string) *Prometheus {
 
 // ObserveReview implements Recorder. An operation outside the four admission
 // operations is counted as OperationUnknown, and rule IDs that are not
-// registered are not counted, so no label can grow without bound.
+// registered are not counted, so no label can grow without bound. For an
+// audited review, applied lists what would have been applied, and is counted
+// in secure_defaults_rule_would_apply_total.
 func (p *Prometheus) ObserveReview(operation string, result Result, applied []string, took time.Duration) {
 	if !operations[operation] {
 		operation = OperationUnknown
 	}
 	p.reviews.WithLabelValues(operation, string(result)).Inc()
+	rules := p.rules
+	if result == ResultAudited {
+		rules = p.wouldApply
+	}
 	for _, id := range applied {
 		if p.knownRules[id] {
-			p.rules.WithLabelValues(id).Inc()
+			rules.WithLabelValues(id).Inc()
 		}
 	}
 	p.duration.Observe(took.Seconds())
@@ -175,6 +229,35 @@ func (p *Prometheus) ObserveImageLookup(result imagelookup.Result, took time.Dur
 	}
 	p.lookups.WithLabelValues(string(result)).Inc()
 	p.lookupDuration.Observe(took.Seconds())
+}
+
+// ObserveSkipped implements Recorder. Unknown rule IDs and reasons are not
+// counted, so no label can grow without bound.
+func (p *Prometheus) ObserveSkipped(rules []string, containerReasons []string) {
+	for _, id := range rules {
+		if p.knownRules[id] {
+			p.skippedRules.WithLabelValues(id).Inc()
+		}
+	}
+	for _, r := range containerReasons {
+		for _, known := range skipReasons {
+			if r == known {
+				p.skippedContainers.WithLabelValues(r).Inc()
+			}
+		}
+	}
+}
+
+// ObserveConfigReload counts one load of a changed configuration file; it
+// implements config.ReloadRecorder.
+func (p *Prometheus) ObserveConfigReload(ok bool) {
+	if ok {
+		p.configReloads.WithLabelValues("success").Inc()
+		p.configLastReload.Set(1)
+		return
+	}
+	p.configReloads.WithLabelValues("failure").Inc()
+	p.configLastReload.Set(0)
 }
 
 // Handler serves the registry in the Prometheus exposition format.

@@ -1,9 +1,10 @@
 // Package server runs the webhook's two listeners on plain net/http: the
-// HTTPS port that takes POST /mutate, and the plain-HTTP port with /metrics,
+// HTTPS port that takes POST /mutate (and POST /audit, for namespaces in
+// audit mode, when the Reviewer is an Auditor), and the plain-HTTP port with /metrics,
 // /healthz and /readyz. It owns TLS, request hygiene, health and shutdown; the
 // review itself is a Reviewer's business, so no Kubernetes logic lives here.
 //
-// Request hygiene on /mutate:
+// Request hygiene on /mutate and /audit:
 //   - bodies over Options.MaxRequestBytes (DefaultMaxRequestBytes, 8 MiB) get
 //     413. The API server accepts objects up to 3 MiB and an UPDATE review
 //     carries the object twice (object and oldObject); 8 MiB leaves 2 MiB for

@@ -27,6 +27,14 @@ type Reviewer interface {
 	Review(ctx context.Context, body []byte) ([]byte, error)
 }
 
+// Auditor is a Reviewer that also answers reviews for namespaces in audit
+// mode. When the server's Reviewer is one, the server takes POST /audit too,
+// with the same request checks as POST /mutate.
+type Auditor interface {
+	Reviewer
+	Audit(ctx context.Context, body []byte) ([]byte, error)
+}
+
 // Metrics records what the server refuses and serves the /metrics page.
 type Metrics interface {
 	metrics.Recorder
@@ -213,6 +221,9 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) webhookMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /mutate", s.handleMutate)
+	if _, ok := s.reviewer.(Auditor); ok {
+		mux.HandleFunc("POST /audit", s.handleMutate)
+	}
 	return mux
 }
 
@@ -233,7 +244,7 @@ func (s *Server) metricsMux() http.Handler {
 }
 
 // handleMutate checks the request, reads the body within the limit, and
-// hands it to the Reviewer.
+// hands it to the Reviewer (its Audit method for POST /audit).
 func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 	wrote := false
 	defer func() {
@@ -277,7 +288,11 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	out, err := s.reviewer.Review(ctx, buf.Bytes())
+	review := s.reviewer.Review
+	if a, ok := s.reviewer.(Auditor); ok && r.URL.Path == "/audit" {
+		review = a.Audit
+	}
+	out, err := review(ctx, buf.Bytes())
 	if err != nil {
 		s.refuse(w, r, http.StatusBadRequest, err.Error())
 		return

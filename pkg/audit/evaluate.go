@@ -1,0 +1,178 @@
+package audit
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	psaapi "k8s.io/pod-security-admission/api"
+	"k8s.io/pod-security-admission/policy"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+)
+
+// Evaluator runs the rules and Pod Security "restricted" on pods.
+type Evaluator struct {
+	rules defaults.Options
+	psa   policy.Evaluator
+	level psaapi.LevelVersion
+}
+
+// NewEvaluator returns an Evaluator that runs the rules with rules (the
+// zero value: the shipped defaults, as the webhook without a configuration
+// file) and the latest version of Pod Security "restricted".
+func NewEvaluator(rules defaults.Options) (*Evaluator, error) {
+	psa, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("pod security checks: %w", err)
+	}
+	return &Evaluator{
+		rules: rules,
+		psa:   psa,
+		level: psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
+	}, nil
+}
+
+// Evaluate reports what the rules would do to pod (a Pod, or a pod template
+// made into one). It fills in every field of Workload but the object's
+// identity, and never changes pod.
+func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
+	after := pod.DeepCopy()
+	res := defaults.Apply(after, e.rules)
+	before := e.violations(pod)
+	stillFails := e.violations(after)
+	return Workload{
+		Rules:    nonNil(res.Applied),
+		OptedOut: res.OptedOut,
+		Restricted: Restricted{
+			Before:     len(before) == 0,
+			After:      len(stillFails) == 0,
+			StillFails: stillFails,
+		},
+		NeedsRoot: rootContainers(defaults.NeedsRoot(pod, e.rules.Facts)),
+		Start:     startVerdict(pod, after),
+		Warnings:  nonNil(res.Warnings),
+	}
+}
+
+// violations returns the failed "restricted" checks of pod, in Pod
+// Security's order.
+func (e *Evaluator) violations(pod *corev1.Pod) []Violation {
+	out := []Violation{}
+	for _, r := range e.psa.EvaluatePod(e.level, &pod.ObjectMeta, &pod.Spec) {
+		if !r.Allowed {
+			out = append(out, Violation{Reason: r.ForbiddenReason, Detail: r.ForbiddenDetail})
+		}
+	}
+	return out
+}
+
+// startVerdict says whether the containers of after (the pod once the rules
+// ran) would start where those of before do. The one thing the rules add
+// that the kubelet checks at start is runAsNonRoot: with an explicit UID the
+// answer is known; without one the kubelet reads the image's user, which
+// only an image lookup knows. Containers that had runAsNonRoot: true before
+// are not the rules' doing and are not judged.
+func startVerdict(before, after *corev1.Pod) Start {
+	st := Start{Verdict: Starts, Reasons: []string{}}
+	windows := defaults.IsWindows(after)
+	b, a := containerList(before), containerList(after)
+	for i := range a {
+		if i >= len(b) {
+			break
+		}
+		was := effective(before.Spec.SecurityContext, b[i].sc)
+		now := effective(after.Spec.SecurityContext, a[i].sc)
+		if !isTrue(now.runAsNonRoot) || isTrue(was.runAsNonRoot) {
+			continue
+		}
+		name := fmt.Sprintf("%s %q", a[i].kind, a[i].name)
+		switch {
+		case windows && now.userName != nil && strings.EqualFold(*now.userName, "ContainerAdministrator"):
+			st.Verdict = WouldNotStart
+			st.Reasons = append(st.Reasons, name+": runAsNonRoot with runAsUserName ContainerAdministrator")
+		case windows && now.userName != nil:
+			// A named non-administrator account: the kubelet accepts it.
+		case !windows && now.uid != nil && *now.uid == 0:
+			st.Verdict = WouldNotStart
+			st.Reasons = append(st.Reasons, name+": runAsNonRoot with runAsUser: 0")
+		case !windows && now.uid != nil:
+			// An explicit non-zero UID: the kubelet does not look at the image.
+		default:
+			if st.Verdict == Starts {
+				st.Verdict = StartUnknown
+			}
+			st.Reasons = append(st.Reasons, fmt.Sprintf(
+				"%s: gets runAsNonRoot and sets no %s, so it starts only if image %q runs as a non-root numeric user; image lookup is off",
+				name, userField(windows), a[i].image))
+		}
+	}
+	return st
+}
+
+func userField(windows bool) string {
+	if windows {
+		return "runAsUserName"
+	}
+	return "runAsUser"
+}
+
+type containerRef struct {
+	kind, name, image string
+	sc                *corev1.SecurityContext
+}
+
+// containerList returns every container of pod in pod order, with the kind
+// named as in messages.
+func containerList(pod *corev1.Pod) []containerRef {
+	var out []containerRef
+	for _, c := range pod.Spec.InitContainers {
+		out = append(out, containerRef{"init container", c.Name, c.Image, c.SecurityContext})
+	}
+	for _, c := range pod.Spec.Containers {
+		out = append(out, containerRef{"container", c.Name, c.Image, c.SecurityContext})
+	}
+	for _, c := range pod.Spec.EphemeralContainers {
+		out = append(out, containerRef{"ephemeral container", c.Name, c.Image, c.SecurityContext})
+	}
+	return out
+}
+
+type effectiveUser struct {
+	runAsNonRoot *bool
+	uid          *int64
+	userName     *string
+}
+
+// effective merges a container's security context over the pod's, as the
+// kubelet does for the fields it checks at start.
+func effective(podSC *corev1.PodSecurityContext, sc *corev1.SecurityContext) effectiveUser {
+	var e effectiveUser
+	if podSC != nil {
+		e.runAsNonRoot, e.uid = podSC.RunAsNonRoot, podSC.RunAsUser
+		if podSC.WindowsOptions != nil {
+			e.userName = podSC.WindowsOptions.RunAsUserName
+		}
+	}
+	if sc != nil {
+		if sc.RunAsNonRoot != nil {
+			e.runAsNonRoot = sc.RunAsNonRoot
+		}
+		if sc.RunAsUser != nil {
+			e.uid = sc.RunAsUser
+		}
+		if sc.WindowsOptions != nil && sc.WindowsOptions.RunAsUserName != nil {
+			e.userName = sc.WindowsOptions.RunAsUserName
+		}
+	}
+	return e
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

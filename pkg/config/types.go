@@ -1,0 +1,81 @@
+package config
+
+import (
+	"time"
+)
+
+// The version and kind every configuration file declares.
+const (
+	Group      = "config.secure-defaults.dev"
+	Version    = "v1alpha1"
+	APIVersion = Group + "/" + Version
+	Kind       = "Configuration"
+)
+
+// Configuration is the configuration file of secure-defaults. Fields left out
+// take the defaults of SetDefaults; Decode returns it defaulted and valid.
+type Configuration struct {
+	// APIVersion must be config.secure-defaults.dev/v1alpha1.
+	APIVersion string `json:"apiVersion"`
+	// Kind must be Configuration.
+	Kind string `json:"kind"`
+	// Rules turns rules on and off and holds the settings of rules that take
+	// any. Every rule not mentioned keeps its default: the five default rules
+	// on, the optional rules off.
+	Rules Rules `json:"rules,omitempty"`
+	// ImageLookup reads each container's image configuration from its
+	// registry, to know the user it runs as. Off by default.
+	ImageLookup ImageLookup `json:"imageLookup,omitempty"`
+	// ExcludeImages lists image patterns: a container whose image matches one
+	// is left alone by every rule. "*" matches any run of characters ("/"
+	// included), "?" one character; the pattern matches the whole image
+	// reference as written in the pod, e.g. "registry.example/legacy/*".
+	ExcludeImages []string `json:"excludeImages,omitempty"`
+	// ExcludeContainers lists container name patterns, with the same syntax:
+	// matching containers are left alone by every rule, e.g. "istio-*".
+	ExcludeContainers []string `json:"excludeContainers,omitempty"`
+	// AllowPodOptOut, true by default, lets a pod opt out with the annotations
+	// secure-defaults.dev/inject: disabled, secure-defaults.dev/skip-rules and
+	// secure-defaults.dev/skip-containers. With false they are ignored (with a
+	// warning) and every pod in an opted-in namespace gets the defaults. This
+	// guarantees defaults, not policy: enforcement belongs to Pod Security
+	// admission.
+	AllowPodOptOut *bool `json:"allowPodOptOut,omitempty"`
+}
+
+// Toggle turns one rule on or off.
+type Toggle struct {
+	// Enabled turns the rule on (true) or off (false); left out, the rule
+	// keeps its default.
+	Enabled *bool `json:"enabled,omitempty"`
+}
+
+// Rules has one entry per rule, named by the rule's ID.
+type Rules struct {
+	RunAsNonRoot          *Toggle `json:"run-as-non-root,omitempty"`
+	DropAllCapabilities   *Toggle `json:"drop-all-capabilities,omitempty"`
+	SeccompRuntimeDefault *Toggle `json:"seccomp-runtime-default,omitempty"`
+	NoPrivilegeEscalation *Toggle `json:"no-privilege-escalation,omitempty"`
+	TmpEmptyDir           *Toggle `json:"tmp-emptydir,omitempty"`
+}
+
+// ImageLookup configures reading images' configuration from their registries.
+type ImageLookup struct {
+	// Enabled turns image lookup on. Default false.
+	Enabled *bool `json:"enabled,omitempty"`
+	// Timeout bounds one lookup (all of a pod's images are looked up within
+	// the review's own deadline too). A Go duration such as "2s"; default 2s,
+	// at most 25s.
+	Timeout Duration `json:"timeout,omitempty"`
+}
+
+// Duration is a Go duration written as a string ("2s", "500ms"). It is kept as
+// written so that a malformed value is reported by Validate with its path.
+type Duration string
+
+// Duration returns the parsed duration; zero if it does not parse (Validate
+// reports that).
+func (d Duration) Duration() time.Duration {
+	v, _ := time.ParseDuration(string(d))
+	return v
+}
