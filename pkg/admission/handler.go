@@ -114,15 +114,7 @@ func (h *Handler) withImageFacts(ctx context.Context, pod *corev1.Pod, container
 		return opts, nil
 	}
 	pf := il.Resolver.ForPod(ctx, pod, containers, il.Secrets)
-	if len(pf.NeedsRoot) > 0 {
-		opts.Facts.NeedsRoot = pf.NeedsRoot
-	}
-	if len(pf.Pins) > 0 {
-		opts.Facts.Pins = make(map[string]defaults.Pin, len(pf.Pins))
-		for name, p := range pf.Pins {
-			opts.Facts.Pins[name] = defaults.Pin{UID: p.UID, GID: p.GID, Reason: p.Reason}
-		}
-	}
+	opts.Facts = pf.Facts()
 	return opts, pf.Warnings
 }
 

@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // Pin is a user to pin on a container: the UID (and GID, when the image
@@ -173,4 +175,19 @@ func isWindows(pod *corev1.Pod) bool {
 		return strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows))
 	}
 	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows))
+}
+
+// Facts returns pf in the terms of package defaults, for Options.Facts.
+func (pf PodFacts) Facts() defaults.Facts {
+	var f defaults.Facts
+	if len(pf.NeedsRoot) > 0 {
+		f.NeedsRoot = pf.NeedsRoot
+	}
+	if len(pf.Pins) > 0 {
+		f.Pins = make(map[string]defaults.Pin, len(pf.Pins))
+		for name, p := range pf.Pins {
+			f.Pins[name] = defaults.Pin{UID: p.UID, GID: p.GID, Reason: p.Reason}
+		}
+	}
+	return f
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// Registry is a registry on 127.0.0.1 over TLS.
+// Registry is a registry on 127.0.0.1, over TLS unless WithoutTLS.
 type Registry struct {
 	// Host is "127.0.0.1:PORT", the registry part of image references.
 	Host string
@@ -29,6 +29,7 @@ type Registry struct {
 	server    *httptest.Server
 	username  string
 	password  string
+	plain     bool
 
 	mu    sync.Mutex
 	gate  func(*http.Request) (status int, stall bool)
@@ -48,6 +49,10 @@ type Option func(*Registry)
 func WithBasicAuth(username, password string) Option {
 	return func(r *Registry) { r.username, r.password = username, password }
 }
+
+// WithoutTLS serves plain HTTP, which clients use for loopback registries
+// without being told: for tests of code that builds its own transport.
+func WithoutTLS() Option { return func(r *Registry) { r.plain = true } }
 
 // New starts a registry, stopped at the end of the test.
 func New(tb testing.TB, opts ...Option) *Registry {
@@ -95,12 +100,16 @@ func New(tb testing.TB, opts ...Option) *Registry {
 	// Clients probe plain HTTP on loopback after HTTPS; the server's
 	// complaints about it are noise.
 	r.server.Config.ErrorLog = nopLogger()
-	r.server.StartTLS()
+	if r.plain {
+		r.server.Start()
+	} else {
+		r.server.StartTLS()
+	}
 	tb.Cleanup(func() {
 		close(r.stall)
 		r.server.Close()
 	})
-	r.Host = strings.TrimPrefix(r.server.URL, "https://")
+	r.Host = strings.TrimPrefix(strings.TrimPrefix(r.server.URL, "https://"), "http://")
 	r.Transport = r.server.Client().Transport
 	return r
 }
