@@ -51,6 +51,8 @@ type webhook struct {
 	port, metricsPort int
 	proc              *framework.Process
 	client            *http.Client // trusts cert's CA
+	// extraArgs are more flags of serve, e.g. --config.
+	extraArgs []string
 }
 
 // buildWebhook builds the binary and a serving certificate for 127.0.0.1 into
@@ -87,12 +89,12 @@ func (w *webhook) start(ctx context.Context) error {
 	p, err := framework.StartProcess(ctx, framework.ProcessOptions{
 		Name: "secure-defaults",
 		Path: w.bin,
-		Args: []string{"serve",
+		Args: append([]string{"serve",
 			fmt.Sprintf("--listen=127.0.0.1:%d", w.port),
 			fmt.Sprintf("--metrics-listen=127.0.0.1:%d", w.metricsPort),
 			"--tls-cert-file=" + w.cert.CertFile,
 			"--tls-private-key-file=" + w.cert.KeyFile,
-		},
+		}, w.extraArgs...),
 		LogDir: w.dir,
 		Ready: func(ctx context.Context) error {
 			_, err := w.get(ctx, "/readyz")
