@@ -31,11 +31,9 @@ demo-offline: build ## Show what the rules add to examples/deployment.yaml (a di
 run: ## Run the webhook locally with a throwaway self-signed certificate.
 	$(GO) run ./cmd/secure-defaults serve --self-signed
 
-.PHONY: vet
-vet: ## go vet and gofmt (the main module and the hack/bench module).
-	$(GO) vet ./...
-	cd hack/bench && $(GO) vet ./... && test -z "$$(gofmt -l .)"
-	@out=$$(gofmt -l cmd pkg e2e hack/demo 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+.PHONY: lint
+lint: ## gofmt and go vet over every Go module in the repository (e2e tag included).
+	hack/lint.sh
 
 .PHONY: unit
 unit: ## Unit tests (race detector off: CI has 2 cores).
@@ -50,7 +48,7 @@ validation: ## The API server's own pod validation over every rule fixture, the 
 	hack/validation.sh
 
 .PHONY: test
-test: vet unit fuzz-smoke validation ## vet + all unit tests + a short run of every fuzz target + the API server's validation check.
+test: lint unit fuzz-smoke validation ## lint + all unit tests + a short run of every fuzz target + the API server's validation check.
 
 .PHONY: golden
 golden: ## Regenerate the mutate goldens (pkg/manifest/testdata/golden, the README's mutate diffs; review the diff!).

@@ -144,11 +144,13 @@ func TestAudit(t *testing.T) {
 				t.Errorf("namespace %s: audited %v, want the top-level objects %v", ns, got, want)
 			}
 		}
-		table, _, code := auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", optedIn+","+plain, "-o", "wide")
-		if code != 0 {
-			t.Fatalf("-o wide: exit %d", code)
+		for _, format := range []string{"table", "wide"} {
+			table, stderr, code := auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", optedIn+","+plain, "-o", format)
+			if code != 0 {
+				t.Fatalf("-o %s: exit %d", format, code)
+			}
+			t.Logf("secure-defaults audit -n %s,%s -o %s:\n%s%s", optedIn, plain, format, table, stderr)
 		}
-		t.Logf("secure-defaults audit -n %s,%s -o wide:\n%s", optedIn, plain, table)
 	})
 	if t.Failed() {
 		t.FailNow()
@@ -195,6 +197,40 @@ func TestAudit(t *testing.T) {
 		_, _, code = auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", plain, "--fail-on=sometimes")
 		if code != 2 {
 			t.Errorf("unknown --fail-on condition: exit %d, want 2", code)
+		}
+	})
+
+	t.Run("--config: the rules the configuration turns off do not count", func(t *testing.T) {
+		path := filepath.Join(dir, "config.yaml")
+		if err := os.WriteFile(path, []byte("apiVersion: config.secure-defaults.dev/v1alpha1\nkind: Configuration\nrules:\n  run-as-non-root: {enabled: false}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, code := auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", plain, "-o", "json", "--config", path)
+		if code != 0 {
+			t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+		}
+		var withConfig audit.Report
+		if err := json.Unmarshal(out, &withConfig); err != nil {
+			t.Fatal(err)
+		}
+		if withConfig.Config != path {
+			t.Errorf("report's config = %q, want %q", withConfig.Config, path)
+		}
+		rules := map[string][]string{}
+		for _, wl := range rep.Workloads {
+			rules[wl.Kind+"/"+wl.Name] = slices.DeleteFunc(slices.Clone(wl.Rules), func(id string) bool { return id == "run-as-non-root" })
+		}
+		for _, wl := range withConfig.Workloads {
+			if want := rules[wl.Kind+"/"+wl.Name]; !slices.Equal(wl.Rules, nonNilStrings(want)) {
+				t.Errorf("%s: rules %v with run-as-non-root off, want %v", wl.Name, wl.Rules, want)
+			}
+			if wl.Start.Verdict != audit.Starts {
+				t.Errorf("%s: start %s without run-as-non-root: nothing depends on the image", wl.Name, wl.Start.Verdict)
+			}
+		}
+		_, stderr, code = auditRun(ctx, t, bin, "--kubeconfig", admin, "-n", plain, "--config", filepath.Join(dir, "missing.yaml"))
+		if code != 2 {
+			t.Errorf("a configuration file that does not exist: exit %d, want 2; stderr:\n%s", code, stderr)
 		}
 	})
 
@@ -379,6 +415,13 @@ func TestAuditScale(t *testing.T) {
 	if want := int64(n / 500); pages.Load() != want {
 		t.Errorf("%d list requests for Deployments, want %d pages of 500", pages.Load(), want)
 	}
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 type auditRoundTripper func(*http.Request) (*http.Response, error)

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
 
 // Lifetimes of the rotation test: the shortest Validate accepts for a CA
@@ -434,23 +434,11 @@ func certsServiceAccount(ctx context.Context, t *testing.T, ns, configName, path
 }
 
 func certsParse(pemBytes []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, pemBytes = pem.Decode(pemBytes)
-		if block == nil {
-			break
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, c)
+	certs, err := pki.ParseCerts(pemBytes)
+	if err == nil && len(certs) == 0 {
+		err = errors.New("no PEM certificate")
 	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return certs, nil
+	return certs, err
 }
 
 func certsVerify(cert *x509.Certificate, bundle []byte, name string) error {

@@ -35,6 +35,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // deployFieldManager owns every field the test applies, for both renderings:
@@ -48,7 +49,8 @@ const deployFieldManager = "secure-defaults-e2e-deploy"
 // its own way, `kubectl apply -k` too).
 var deployKinds = []string{
 	"Namespace", "ServiceAccount", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding",
-	"PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+	"ConfigMap", "PriorityClass", "Deployment", "Service", "PodDisruptionBudget", "MutatingWebhookConfiguration",
 	// The second ClusterRole: secure-defaults-auditor, for `secure-defaults audit`.
 	"ClusterRole",
 }
@@ -113,6 +115,22 @@ func TestDeployManifestsApply(t *testing.T) {
 	if !applied {
 		t.FailNow()
 	}
+
+	t.Run("the webhook configuration registers the mutate and audit entries", func(t *testing.T) {
+		for _, objs := range [][]*unstructured.Unstructured{kustomize, helm} {
+			for _, obj := range objs {
+				if obj.GetKind() != "MutatingWebhookConfiguration" {
+					continue
+				}
+				// What the API server accepted (a dry-run apply), not the file.
+				got := stored[deployID(obj)]
+				if got == nil {
+					got, _, _ = a.apply(ctx, obj, true)
+				}
+				deployCheckEntries(t, got)
+			}
+		}
+	})
 
 	// The API server checks a Deployment's pod template only as a warning
 	// (asserted absent above); a Pod is what "enforce" rejects. There is no
@@ -398,5 +416,39 @@ func (a *deployApplier) delete(t *testing.T, obj *unstructured.Unstructured) {
 	defer cancel()
 	if err := res.Delete(ctx, obj.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		t.Errorf("delete %s: %v", deployID(obj), err)
+	}
+}
+
+// deployCheckEntries checks that cfg, as the API server holds it, sends
+// namespaces labelled inject=enabled to /mutate and inject=audit to /audit,
+// the audit entry with failurePolicy Ignore.
+func deployCheckEntries(t *testing.T, cfg *unstructured.Unstructured) {
+	t.Helper()
+	if cfg == nil {
+		t.Fatal("no webhook configuration was stored")
+	}
+	hooks, _, _ := unstructured.NestedSlice(cfg.Object, "webhooks")
+	want := map[string][3]string{ // name: label value, path, failurePolicy
+		"pods.secure-defaults.dev":  {"enabled", "/mutate", "Fail"},
+		"audit.secure-defaults.dev": {"audit", "/audit", "Ignore"},
+	}
+	for _, h := range hooks {
+		m, _ := h.(map[string]any)
+		name, _ := m["name"].(string)
+		w, ok := want[name]
+		if !ok {
+			t.Errorf("unexpected webhook entry %q", name)
+			continue
+		}
+		delete(want, name)
+		label, _, _ := unstructured.NestedString(m, "namespaceSelector", "matchLabels", defaults.InjectKey)
+		path, _, _ := unstructured.NestedString(m, "clientConfig", "service", "path")
+		policy, _, _ := unstructured.NestedString(m, "failurePolicy")
+		if got := [3]string{label, path, policy}; got != w {
+			t.Errorf("entry %s: label, path, failurePolicy = %q, want %q", name, got, w)
+		}
+	}
+	for name := range want {
+		t.Errorf("%s: no webhook entry %q", deployID(cfg), name)
 	}
 }

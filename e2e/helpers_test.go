@@ -31,6 +31,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -547,7 +548,7 @@ func startLabeler(t *testing.T) (*labeler, error) {
 	if err != nil {
 		return nil, err
 	}
-	patch := []byte(`[{"op":"add","path":"/metadata/labels/` + strings.ReplaceAll(labelerKey, "/", "~1") + `","value":"true"}]`)
+	patch := []byte(`[{"op":"add","path":"/metadata/labels/` + jsonpointer.Escape(labelerKey) + `","value":"true"}]`)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var review admissionv1.AdmissionReview
 		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&review); err != nil || review.Request == nil {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,31 +18,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
-	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
 )
-
-// warnings collects the warnings the API server relays from the webhook, as
-// kubectl prints them.
-type warnings struct {
-	mu  sync.Mutex
-	all []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, text string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.all = append(w.all, text)
-}
-
-func (w *warnings) take() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	s := strings.Join(w.all, "\n")
-	w.all = nil
-	return s
-}
 
 // TestImageLookup runs the webhook binary with image lookup on against a
 // registry on loopback, behind the real API server: a named-user image gets
@@ -121,7 +99,7 @@ func TestImageLookup(t *testing.T) {
 		if psc := p.Spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
 			t.Errorf("pod securityContext %+v, want runAsNonRoot", psc)
 		}
-		if got := seen.take(); !strings.Contains(got, `"app": runAsUser set to 1000`) {
+		if got := strings.Join(seen.take(), "\n"); !strings.Contains(got, `"app": runAsUser set to 1000`) {
 			t.Errorf("warnings %q do not say the UID was pinned", got)
 		}
 	})
@@ -138,7 +116,7 @@ func TestImageLookup(t *testing.T) {
 		if sc := p.Spec.Containers[1].SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil {
 			t.Errorf("named-user container: %+v, want its own runAsNonRoot and runAsUser", sc)
 		}
-		if got := seen.take(); !strings.Contains(got, "its image "+root+" runs as root") {
+		if got := strings.Join(seen.take(), "\n"); !strings.Contains(got, "its image "+root+" runs as root") {
 			t.Errorf("warnings %q do not name the root image", got)
 		}
 	})
@@ -157,7 +135,7 @@ func TestImageLookup(t *testing.T) {
 		if psc := p.Spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
 			t.Errorf("pod securityContext %+v, want runAsNonRoot as with lookup off", psc)
 		}
-		if got := seen.take(); !strings.Contains(got, "did not answer in time") {
+		if got := strings.Join(seen.take(), "\n"); !strings.Contains(got, "did not answer in time") {
 			t.Errorf("warnings %q do not say the registry did not answer", got)
 		}
 		t.Logf("create took %s with the registry stalled (lookup timeout 2s, webhook timeout 5s)", took.Round(time.Millisecond))

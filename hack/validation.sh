@@ -4,7 +4,8 @@
 # first pkg/defaults' tests, which write each pod they check into a
 # temporary directory, then the hack/validation module's test over those,
 # the mutate corpus and a batch of generated pods. Used by `make validation`
-# (part of `make test`). The module depends on k8s.io/kubernetes; the main
+# (part of `make test`; `make lint` formats and vets the module with the
+# others). The module depends on k8s.io/kubernetes; the main
 # module never does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,6 @@ trap 'rm -rf "$fixtures"' EXIT
 SECURE_DEFAULTS_FIXTURES_OUT="$fixtures" go test -count=1 ./pkg/defaults/
 echo "validation: $(find "$fixtures" -name '*.json' | wc -l) rule fixtures"
 cd hack/validation
-test -z "$(gofmt -l .)" || { echo "gofmt needed in hack/validation:"; gofmt -l .; exit 1; }
 export GOWORK=off
 # The module builds the main module from this checkout, so a dependency the
 # main module gains must be recorded here too.
@@ -22,5 +22,4 @@ if ! out=$(go list -test -deps ./... 2>&1 >/dev/null); then
 	echo "if hack/validation/go.mod is behind the main module's: run (cd hack/validation && GOWORK=off go mod tidy)" >&2
 	exit 1
 fi
-go vet ./...
 SECURE_DEFAULTS_FIXTURES="$fixtures" go test -count=1 -v ./...

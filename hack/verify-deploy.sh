@@ -87,6 +87,7 @@ check "helm lint (everything on)" "${helm}" lint --quiet --strict --kube-version
 pairs=(
 	"base||deploy/base|Namespace"
 	"cert-manager|certificates.mode=cert-manager|deploy/overlays/cert-manager|Namespace"
+	"single-node|antiAffinity=preferred|deploy/overlays/single-node|Namespace"
 	"full|certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true,imageLookup.pullSecrets=true|deploy/overlays/full|"
 )
 for pair in "${pairs[@]}"; do

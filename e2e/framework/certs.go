@@ -21,8 +21,8 @@ type ServingCert struct {
 
 // GenerateServingCert writes tls.crt and tls.key into dir: a serving
 // certificate for hosts (IP addresses or DNS names; at least one) valid for a
-// day, signed by a fresh CA that is returned in CAPEM. It uses the same
-// generator as `secure-defaults serve --self-signed`.
+// day, signed by a fresh CA that is returned in CAPEM, made by pkg/pki as
+// for `secure-defaults serve --self-signed`.
 func GenerateServingCert(dir string, hosts ...string) (*ServingCert, error) {
 	if len(hosts) == 0 {
 		return nil, errors.New("framework: GenerateServingCert needs at least one host")

@@ -131,10 +131,7 @@ func (p *Process) waitReady(ctx context.Context, ready func(context.Context) err
 	}
 }
 
-// Name returns the name the process was started with.
-func (p *Process) Name() string { return p.name }
-
-// Pid returns the process ID.
+// Pid returns the process ID (hack/bench reads its CPU time and memory).
 func (p *Process) Pid() int { return p.cmd.Process.Pid }
 
 // LogPath returns the file holding the process's stdout and stderr.

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 // Decode decodes b, keeping numbers as json.Number so they compare exactly.
@@ -25,8 +27,6 @@ func Decode(b []byte) (any, error) {
 	return v, nil
 }
 
-var unescape = strings.NewReplacer("~1", "/", "~0", "~")
-
 // Path returns the nodes on the way from doc to the node at the JSON pointer
 // (RFC 6901), doc first and that node last.
 func Path(doc any, pointer string) ([]any, error) {
@@ -39,7 +39,7 @@ func Path(doc any, pointer string) ([]any, error) {
 	}
 	cur := doc
 	for _, tok := range strings.Split(pointer[1:], "/") {
-		tok = unescape.Replace(tok)
+		tok = jsonpointer.Unescape(tok)
 		switch c := cur.(type) {
 		case map[string]any:
 			cur = c[tok]
@@ -121,11 +121,11 @@ func changed(path string, a, b any) []string {
 	if (aIsMap || a == nil) && (bIsMap || b == nil) && (aIsMap || bIsMap) {
 		var out []string
 		for k, v := range am {
-			out = append(out, changed(path+"/"+Escape(k), v, bm[k])...)
+			out = append(out, changed(path+"/"+jsonpointer.Escape(k), v, bm[k])...)
 		}
 		for k, v := range bm {
 			if _, ok := am[k]; !ok {
-				out = append(out, changed(path+"/"+Escape(k), nil, v)...)
+				out = append(out, changed(path+"/"+jsonpointer.Escape(k), nil, v)...)
 			}
 		}
 		if len(am) == 0 && len(bm) == 0 && aIsMap != bIsMap {
@@ -158,9 +158,3 @@ func changed(path string, a, b any) []string {
 	}
 	return []string{path}
 }
-
-var escape = strings.NewReplacer("~", "~0", "/", "~1")
-
-// Escape escapes one reference token of a JSON pointer (RFC 6901): "~" and
-// "/" become "~0" and "~1".
-func Escape(token string) string { return escape.Replace(token) }

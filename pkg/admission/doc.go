@@ -6,7 +6,15 @@
 // pods/ephemeralcontainers subresource on UPDATE (only the newly added
 // ephemeral containers). Everything else is allowed unchanged. The response
 // carries a JSON patch computed by package patch, the rules' warnings for the
-// user, and an audit annotation naming the rules that changed the pod.
+// user, the Pod Security "restricted" self-check's warning (package
+// podsecurity) when the defaulted pod would still be rejected, and an audit
+// annotation naming the rules that changed the pod.
+//
+// Audit answers reviews for namespaces in audit mode: the same rules run on
+// the same pod, but the answer never patches; it says in one warning per
+// value what the patch would have set, and names the rules in the audit
+// annotation would-default. The rules' options (package config) are read at
+// the start of every review, so a reloaded configuration applies to the next.
 //
 // A review that decodes always gets an AdmissionResponse with the request's
 // UID, errors and panics included; a body that is not a review gets an error,

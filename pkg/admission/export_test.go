@@ -10,3 +10,6 @@ import (
 func (h *Handler) SetApply(apply func(*corev1.Pod, defaults.Options) defaults.Result) {
 	h.apply = apply
 }
+
+// DescribePatch is describePatch, for the audit tests.
+var DescribePatch = describePatch

@@ -9,8 +9,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 )
 
 // FuzzReview feeds arbitrary bodies to the handler. It must never panic, and
@@ -18,13 +18,13 @@ import (
 // AdmissionReview carrying the request's UID; an answer that admits with a
 // patch must apply cleanly to the object the request carried.
 func FuzzReview(f *testing.F) {
-	pod := at.Pod(withRootContainer, withEphemeral("dbg"))
+	pod := at.Pod(withRootContainer, at.WithEphemeral("dbg"))
 	seeds := [][]byte{
 		at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}),
 		at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(pod), DryRun: true}),
 		at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod(at.OptedOut))}),
 		at.Review(at.Request{Operation: admissionv1.Update, Resource: at.PodsResource, SubResource: admission.SubresourceEphemeralContainers,
-			Object: at.RawPod(at.Pod(withEphemeral("a"), withEphemeral("b"))), OldObject: at.RawPod(at.Pod(withEphemeral("a")))}),
+			Object: at.RawPod(at.Pod(at.WithEphemeral("a"), at.WithEphemeral("b"))), OldObject: at.RawPod(at.Pod(at.WithEphemeral("a")))}),
 		at.Review(at.Request{Operation: admissionv1.Create, Resource: configMaps, Object: []byte(`{"data":{}}`)}),
 		[]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","resource":{"resource":"pods"},"object":{"metadata":{"name":"p"},"spec":{"containers":[{"name":"a","securityContext":null}],"securityContext":{"runAsUser":0}}}}}`),
 		[]byte(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","resource":{"resource":"pods"},"object":{"metadata":{"annotations":null},"spec":{"os":{"name":"windows"},"containers":[{"name":"a","securityContext":{"readOnlyRootFilesystem":true}}]}}}}`),

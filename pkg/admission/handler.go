@@ -238,6 +238,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest,
 	}
 	isPods := req.Resource.Group == "" && req.Resource.Resource == "pods"
 	opts := h.options()
+	opts.Context = ctx // the rules stop at the review's deadline
 	switch {
 	case isPods && req.SubResource == "" && req.Operation == admissionv1.Create:
 		return h.mutate(req, audit, func(pod *corev1.Pod) (defaults.Result, error) {
@@ -282,6 +283,10 @@ func (h *Handler) mutate(req *admissionv1.AdmissionRequest, audit bool, apply fu
 	res, err := apply(pod)
 	if err != nil {
 		return outcome{resp: Errored(req.UID, http.StatusBadRequest, err), result: metrics.ResultError, err: err}
+	}
+	if res.Err != nil {
+		err := fmt.Errorf("the review's deadline passed while the rules ran: %w", res.Err)
+		return outcome{resp: Errored(req.UID, http.StatusGatewayTimeout, err), result: metrics.ResultError, err: err}
 	}
 	done := func(resp *admissionv1.AdmissionResponse, result metrics.Result, applied []string) outcome {
 		if audit {

@@ -13,8 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
@@ -66,26 +66,17 @@ func withRootContainer(p *corev1.Pod) {
 	})
 }
 
-func withEphemeral(name string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
-			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1"},
-			TargetContainerName:      "app",
-		})
-	}
-}
-
 // TestReviewInScope sends well-formed reviews and checks the answer against
 // what the rules themselves do: the patch, applied to the raw object with
 // the API server's JSON patch library, gives exactly the pod defaults.Apply
 // (or ApplyEphemeral) returns.
 func TestReviewInScope(t *testing.T) {
-	running := at.Hardened(at.Pod(withEphemeral("debug-1")))
+	running := at.Hardened(at.Pod(at.WithEphemeral("debug-1")))
 	ephemeralOld := at.RawPod(running)
-	ephemeralNew := at.Pod(withEphemeral("debug-1"), withEphemeral("debug-2"))
+	ephemeralNew := at.Pod(at.WithEphemeral("debug-1"), at.WithEphemeral("debug-2"))
 	ephemeralNew.ObjectMeta = running.ObjectMeta
 	ephemeralNew.Spec = *running.Spec.DeepCopy()
-	withEphemeral("debug-2")(ephemeralNew)
+	at.WithEphemeral("debug-2")(ephemeralNew)
 
 	tests := []struct {
 		name       string

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
-	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 )
 

@@ -5,32 +5,22 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	psaapi "k8s.io/pod-security-admission/api"
-	"k8s.io/pod-security-admission/policy"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
 )
 
 // Evaluator runs the rules and Pod Security "restricted" on pods.
 type Evaluator struct {
 	rules defaults.Options
-	psa   policy.Evaluator
-	level psaapi.LevelVersion
 }
 
 // NewEvaluator returns an Evaluator that runs the rules with rules (the
 // zero value: the shipped defaults, as the webhook without a configuration
-// file) and the latest version of Pod Security "restricted".
-func NewEvaluator(rules defaults.Options) (*Evaluator, error) {
-	psa, err := policy.NewEvaluator(policy.DefaultChecks(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("pod security checks: %w", err)
-	}
-	return &Evaluator{
-		rules: rules,
-		psa:   psa,
-		level: psaapi.LevelVersion{Level: psaapi.LevelRestricted, Version: psaapi.LatestVersion()},
-	}, nil
+// file) and the latest version of Pod Security "restricted", with the
+// webhook's own self-check (package podsecurity).
+func NewEvaluator(rules defaults.Options) *Evaluator {
+	return &Evaluator{rules: rules}
 }
 
 // Evaluate reports what the rules would do to pod (a Pod, or a pod template
@@ -39,11 +29,17 @@ func NewEvaluator(rules defaults.Options) (*Evaluator, error) {
 func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
 	after := pod.DeepCopy()
 	res := defaults.Apply(after, e.rules)
-	before := e.violations(pod)
-	stillFails := e.violations(after)
+	before := violations(pod)
+	stillFails := violations(after)
+	skipped := make([]SkippedContainer, 0, len(res.SkippedContainers))
+	for _, c := range res.SkippedContainers {
+		skipped = append(skipped, SkippedContainer{Container: c.Name, Reason: c.Reason})
+	}
 	return Workload{
-		Rules:    nonNil(res.Applied),
-		OptedOut: res.OptedOut,
+		Rules:             nonNil(res.Applied),
+		OptedOut:          res.OptedOut,
+		SkippedRules:      nonNil(res.SkippedRules),
+		SkippedContainers: skipped,
 		Restricted: Restricted{
 			Before:     len(before) == 0,
 			After:      len(stillFails) == 0,
@@ -57,12 +53,10 @@ func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
 
 // violations returns the failed "restricted" checks of pod, in Pod
 // Security's order.
-func (e *Evaluator) violations(pod *corev1.Pod) []Violation {
+func violations(pod *corev1.Pod) []Violation {
 	out := []Violation{}
-	for _, r := range e.psa.EvaluatePod(e.level, &pod.ObjectMeta, &pod.Spec) {
-		if !r.Allowed {
-			out = append(out, Violation{Reason: r.ForbiddenReason, Detail: r.ForbiddenDetail})
-		}
+	for _, f := range podsecurity.Failures(pod) {
+		out = append(out, Violation{Reason: f.Reason, Detail: f.Detail})
 	}
 	return out
 }

@@ -38,10 +38,7 @@ func hardenedSC() *corev1.SecurityContext {
 const allButTmp = "drop-all-capabilities,no-privilege-escalation,run-as-non-root,seccomp-runtime-default"
 
 func TestEvaluate(t *testing.T) {
-	ev, err := NewEvaluator(defaults.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ev := NewEvaluator(defaults.Options{})
 	cases := []struct {
 		name string
 		pod  *corev1.Pod
@@ -200,10 +197,7 @@ func TestStartVerdictWouldNotStart(t *testing.T) {
 // BenchmarkEvaluate is the CPU cost of one workload: the rules on a copy and
 // Pod Security twice.
 func BenchmarkEvaluate(b *testing.B) {
-	ev, err := NewEvaluator(defaults.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ev := NewEvaluator(defaults.Options{})
 	pod := tweak(basePod(), func(p *corev1.Pod) {
 		p.Spec.InitContainers = []corev1.Container{{Name: "chown", Image: "busybox", SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](0)}}}
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "sidecar", Image: "proxy:1"})
@@ -211,5 +205,42 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		ev.Evaluate(pod)
+	}
+}
+
+// TestEvaluateSkipsAndOptions: the pod's skip annotations and the
+// configuration's options reach the report as the webhook would apply them.
+func TestEvaluateSkipsAndOptions(t *testing.T) {
+	pod := tweak(basePod(), func(p *corev1.Pod) {
+		p.Annotations = map[string]string{
+			defaults.SkipRulesAnnotation:      "seccomp-runtime-default",
+			defaults.SkipContainersAnnotation: "legacy",
+		}
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "legacy", Image: "old:1"})
+	})
+	got := NewEvaluator(defaults.Options{}).Evaluate(pod)
+	if strings.Join(got.Rules, ",") != "drop-all-capabilities,no-privilege-escalation,run-as-non-root" {
+		t.Errorf("rules = %v", got.Rules)
+	}
+	if diff := cmp.Diff([]string{"seccomp-runtime-default"}, got.SkippedRules); diff != "" {
+		t.Errorf("skipped rules (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]SkippedContainer{{Container: "legacy", Reason: defaults.SkipReasonAnnotation}}, got.SkippedContainers); diff != "" {
+		t.Errorf("skipped containers (-want +got):\n%s", diff)
+	}
+	if got.Restricted.After {
+		t.Errorf("a pod with a skipped container and no seccomp profile passes restricted after the rules")
+	}
+
+	// The configuration turns a rule off and ignores pod opt-outs.
+	opted := tweak(basePod(), func(p *corev1.Pod) {
+		p.Annotations = map[string]string{defaults.InjectKey: defaults.InjectDisabled}
+	})
+	got = NewEvaluator(defaults.Options{Rules: map[string]bool{"run-as-non-root": false}, IgnorePodOptOut: true}).Evaluate(opted)
+	if got.OptedOut || strings.Join(got.Rules, ",") != "drop-all-capabilities,no-privilege-escalation,seccomp-runtime-default" {
+		t.Errorf("with run-as-non-root off and opt-outs ignored: optedOut %v, rules %v", got.OptedOut, got.Rules)
+	}
+	if got.Start.Verdict != Starts {
+		t.Errorf("without run-as-non-root nothing depends on the image: start = %+v", got.Start)
 	}
 }

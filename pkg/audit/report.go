@@ -37,6 +37,9 @@ type Report struct {
 	Kind       string `json:"kind"`
 	// Scope is what was asked for.
 	Scope Scope `json:"scope"`
+	// Config is the configuration file the rules ran with, "" for the
+	// shipped defaults.
+	Config string `json:"config"`
 	// ImageLookup says whether image facts were available. Without them a
 	// workload whose start depends on its images' users is "unknown".
 	ImageLookup bool `json:"imageLookup"`
@@ -105,6 +108,11 @@ type Workload struct {
 	// OptedOut: the pod template carries secure-defaults.dev/inject: disabled,
 	// so no rule runs.
 	OptedOut bool `json:"optedOut"`
+	// SkippedRules: enabled rules the pods' secure-defaults.dev/skip-rules
+	// annotation keeps from running, sorted.
+	SkippedRules []string `json:"skippedRules"`
+	// SkippedContainers: containers every rule leaves alone, and why.
+	SkippedContainers []SkippedContainer `json:"skippedContainers"`
 	// Restricted is Pod Security "restricted" before and after the rules.
 	Restricted Restricted `json:"restricted"`
 	// NeedsRoot lists the containers that keep root's powers, and why.
@@ -113,6 +121,14 @@ type Workload struct {
 	Start Start `json:"start"`
 	// Warnings are the rules' own messages: defaults left out on purpose.
 	Warnings []string `json:"warnings"`
+}
+
+// SkippedContainer is a container every rule leaves alone.
+type SkippedContainer struct {
+	Container string `json:"container"`
+	// Reason is why: the pod's skip-containers annotation, or the
+	// configuration's excludeContainers or excludeImages.
+	Reason string `json:"reason"`
 }
 
 // Restricted is the Pod Security "restricted" verdict on a workload's pods.

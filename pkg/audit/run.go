@@ -56,11 +56,7 @@ func Run(ctx context.Context, client dynamic.Interface, opts Options) (*Report, 
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	ev, err := NewEvaluator(opts.Rules)
-	if err != nil {
-		return nil, err
-	}
-	r := &run{client: client, opts: opts, ev: ev, namespaces: map[string]*Namespace{}}
+	r := &run{client: client, opts: opts, ev: NewEvaluator(opts.Rules), namespaces: map[string]*Namespace{}}
 	if err := r.readNamespaces(ctx); err != nil {
 		return nil, err
 	}

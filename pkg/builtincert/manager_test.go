@@ -74,7 +74,9 @@ func (h serverHolder) SetCertificate(certPEM, keyPEM []byte) error {
 // Watcher of its own.
 func newTestManager(t *testing.T, clock *fakeClock, tweak func(*Options)) *Manager {
 	t.Helper()
-	return newTestManagerFor(t, clock, tweak, serverHolder{certwatch.New("", "", 0, nil)})
+	w := certwatch.New("", "", 0, nil)
+	w.SetClock(clock.Now) // it judges validity on the managers' clock
+	return newTestManagerFor(t, clock, tweak, serverHolder{w})
 }
 
 func newTestManagerFor(t *testing.T, clock *fakeClock, tweak func(*Options), holder Holder) *Manager {
@@ -557,6 +559,7 @@ func TestRun(t *testing.T) {
 		c := fake.NewClientset(webhookConfig())
 		m := newTestManager(t, &fakeClock{}, nil)
 		m.now = time.Now
+		m.holder.(serverHolder).SetClock(time.Now)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- m.Run(ctx, c, testLogger()) }()

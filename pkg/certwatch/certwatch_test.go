@@ -6,21 +6,15 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/secure-defaults/secure-defaults/internal/testutil"
 	"github.com/secure-defaults/secure-defaults/pkg/certwatch"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
 )
-
-func generate(t *testing.T, kt pki.KeyType) *pki.Bundle {
-	t.Helper()
-	b, err := pki.Throwaway(pki.ThrowawayOptions{KeyType: kt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func write(t *testing.T, path string, data []byte) {
 	t.Helper()
@@ -56,7 +50,7 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 		t.Fatalf("Healthy with missing files = %v, want ErrNoCertificate naming the missing file", err)
 	}
 
-	first := generate(t, pki.ECDSA)
+	first := testutil.Throwaway(t, pki.ECDSA)
 	write(t, certFile, first.Serving.CertPEM)
 	write(t, keyFile, first.Serving.KeyPEM)
 	if changed, err := w.Reload(); err != nil || !changed {
@@ -72,7 +66,7 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 		t.Fatalf("Reload of unchanged files = %v, %v; want no change", changed, err)
 	}
 
-	second := generate(t, pki.RSA)
+	second := testutil.Throwaway(t, pki.RSA)
 	steps := []struct {
 		name       string
 		cert, key  []byte
@@ -121,7 +115,7 @@ func TestRunPicksUpChanges(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 
-	for _, b := range []*pki.Bundle{generate(t, pki.ECDSA), generate(t, pki.ECDSA)} {
+	for _, b := range []*pki.Bundle{testutil.Throwaway(t, pki.ECDSA), testutil.Throwaway(t, pki.ECDSA)} {
 		// Write through a rename, as a Secret volume update does.
 		tmpC, tmpK := filepath.Join(dir, "c.tmp"), filepath.Join(dir, "k.tmp")
 		write(t, tmpK, b.Serving.KeyPEM)
@@ -132,23 +126,205 @@ func TestRunPicksUpChanges(t *testing.T) {
 		if err := os.Rename(tmpC, certFile); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool {
+		testutil.WaitFor(t, "the rotated certificate", func() bool {
 			c, err := w.GetCertificate(nil)
 			return err == nil && c.Leaf.SerialNumber.Cmp(b.Serving.Cert.SerialNumber) == 0
 		})
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after a generous bound
-// (a hang, not a timing assertion).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in 20s")
+// observer counts what a Watcher reports.
+type observer struct {
+	mu       sync.Mutex
+	notAfter []time.Time
+	failures int
+}
+
+func (o *observer) ObserveCertificate(t time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.notAfter = append(o.notAfter, t)
+}
+
+func (o *observer) ObserveReloadFailure() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failures++
+}
+
+// TestInvalidCertificatesNeverServed writes, over a good pair, certificates
+// that would fail every handshake and checks that the good pair stays, that
+// each failure is counted and that only the good certificate's expiry is
+// reported.
+func TestInvalidCertificatesNeverServed(t *testing.T) {
+	now := time.Now()
+	gen := func(o pki.ThrowawayOptions) *pki.Bundle {
+		t.Helper()
+		b, err := pki.Throwaway(o)
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(2 * time.Millisecond)
+		return b
+	}
+	other := gen(pki.ThrowawayOptions{})
+	cases := []struct {
+		name    string
+		bundle  *pki.Bundle
+		key     []byte // instead of the bundle's own
+		wantErr string
+	}{
+		{name: "expired", bundle: gen(pki.ThrowawayOptions{NotBefore: now.Add(-48 * time.Hour), Lifetime: 24 * time.Hour}), wantErr: "expired at"},
+		{name: "not yet valid", bundle: gen(pki.ThrowawayOptions{NotBefore: now.Add(time.Hour), Lifetime: 24 * time.Hour}), wantErr: "not valid until"},
+		{name: "key of another certificate", bundle: gen(pki.ThrowawayOptions{}), key: other.Serving.KeyPEM, wantErr: "private key does not match public key"},
+		{name: "RSA certificate, ECDSA key", bundle: gen(pki.ThrowawayOptions{KeyType: pki.RSA}), key: other.Serving.KeyPEM, wantErr: "private key type does not match"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+			w := certwatch.New(certFile, keyFile, 0, nil)
+			obs := &observer{}
+			w.SetObserver(obs)
+			good := testutil.Throwaway(t, pki.ECDSA)
+			write(t, certFile, good.Serving.CertPEM)
+			write(t, keyFile, good.Serving.KeyPEM)
+			if _, err := w.Reload(); err != nil {
+				t.Fatalf("Reload of a good pair: %v", err)
+			}
+
+			key := c.key
+			if key == nil {
+				key = c.bundle.Serving.KeyPEM
+			}
+			write(t, certFile, c.bundle.Serving.CertPEM)
+			write(t, keyFile, key)
+			for range 2 {
+				if changed, err := w.Reload(); err == nil || changed || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("Reload = %v, %v; want an error containing %q", changed, err, c.wantErr)
+				}
+			}
+			if got := servedSerial(t, w); got.Cmp(good.Serving.Cert.SerialNumber) != 0 {
+				t.Errorf("serving serial %v, want the good one %v", got, good.Serving.Cert.SerialNumber)
+			}
+			if err := w.Healthy(); err != nil {
+				t.Errorf("Healthy = %v, want healthy: the good pair is still served", err)
+			}
+			obs.mu.Lock()
+			defer obs.mu.Unlock()
+			if obs.failures != 2 {
+				t.Errorf("reload failures observed = %d, want 2", obs.failures)
+			}
+			if len(obs.notAfter) != 1 {
+				t.Errorf("certificates observed = %d, want 1 (the good one)", len(obs.notAfter))
+			}
+		})
+	}
+}
+
+// TestNotYetValidAtStart checks that a first pair that is not valid yet is
+// not served, and is served once it becomes valid.
+func TestNotYetValidAtStart(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	w := certwatch.New(certFile, keyFile, 0, nil)
+	b, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+	if _, err := w.Reload(); err == nil {
+		t.Fatal("Reload of a not-yet-valid pair succeeded")
+	}
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
+		t.Fatalf("Healthy = %v, want ErrNoCertificate", err)
+	}
+	w.SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	if _, err := w.Reload(); err != nil {
+		t.Fatalf("Reload once valid: %v", err)
+	}
+	if got := servedSerial(t, w); got.Cmp(b.Serving.Cert.SerialNumber) != 0 {
+		t.Errorf("serving serial %v, want %v", got, b.Serving.Cert.SerialNumber)
+	}
+}
+
+// TestExpiryOfTheServedCertificate moves the clock towards and past the
+// expiry of the served certificate: a warning within ExpiryWarning, then
+// unhealthy, and healthy again once a renewed pair loads.
+func TestExpiryOfTheServedCertificate(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	w := certwatch.New(certFile, keyFile, 0, nil)
+	obs := &observer{}
+	w.SetObserver(obs)
+	b := testutil.Throwaway(t, pki.ECDSA)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+	if _, err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := w.GetCertificate(nil)
+	notAfter := leaf.Leaf.NotAfter
+	if len(obs.notAfter) != 1 || !obs.notAfter[0].Equal(notAfter) {
+		t.Fatalf("observed expiry %v, want [%v]", obs.notAfter, notAfter)
+	}
+
+	if msg := w.Warning(); msg != "" {
+		t.Errorf("Warning a day before expiry = %q, want none", msg)
+	}
+	w.SetClock(func() time.Time { return notAfter.Add(-certwatch.ExpiryWarning / 2) })
+	if msg := w.Warning(); !strings.Contains(msg, "expires at") {
+		t.Errorf("Warning within the window = %q, want one naming the expiry", msg)
+	}
+	if err := w.Healthy(); err != nil {
+		t.Errorf("Healthy within the window = %v, want healthy (still valid)", err)
+	}
+
+	w.SetClock(func() time.Time { return notAfter.Add(time.Minute) })
+	if err := w.Healthy(); !errors.Is(err, certwatch.ErrExpired) {
+		t.Errorf("Healthy after expiry = %v, want ErrExpired", err)
+	}
+	if _, err := w.Reload(); err != nil {
+		t.Errorf("Reload of the unchanged files = %v, want no error (nothing new to load)", err)
+	}
+
+	// The renewed pair is valid at the moved clock.
+	renewed, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: notAfter, Lifetime: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, certFile, renewed.Serving.CertPEM)
+	write(t, keyFile, renewed.Serving.KeyPEM)
+	if _, err := w.Reload(); err != nil {
+		t.Fatalf("Reload of the renewed pair: %v", err)
+	}
+	if err := w.Healthy(); err != nil {
+		t.Errorf("Healthy after renewal = %v", err)
+	}
+}
+
+// TestMissingFilesAtStartAreNotFailures: waiting for a certificate manager
+// to write the files is not a failed reload; losing them later is.
+func TestMissingFilesAtStartAreNotFailures(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	w := certwatch.New(certFile, keyFile, 0, nil)
+	obs := &observer{}
+	w.SetObserver(obs)
+	w.Reload()
+	if obs.failures != 0 {
+		t.Errorf("failures while waiting for the files = %d, want 0", obs.failures)
+	}
+	b := testutil.Throwaway(t, pki.ECDSA)
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+	if _, err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(keyFile)
+	w.Reload()
+	if obs.failures != 1 {
+		t.Errorf("failures after the key file vanished = %d, want 1", obs.failures)
 	}
 }
 
@@ -163,7 +339,7 @@ func TestSetWithoutFiles(t *testing.T) {
 	if err := w.Healthy(); !errors.Is(err, certwatch.ErrNoCertificate) {
 		t.Fatalf("Healthy before Set = %v, want ErrNoCertificate", err)
 	}
-	first, second := generate(t, pki.ECDSA), generate(t, pki.RSA)
+	first, second := testutil.Throwaway(t, pki.ECDSA), testutil.Throwaway(t, pki.RSA)
 	if _, err := w.Set(first.Serving.CertPEM, second.Serving.KeyPEM); err == nil {
 		t.Fatal("Set accepted a certificate with another certificate's key")
 	}

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/secure-defaults/secure-defaults/pkg/audit"
+	"github.com/secure-defaults/secure-defaults/pkg/config"
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
 // exitFailOn is the exit code when a --fail-on condition holds.
@@ -32,6 +34,7 @@ const (
 
 const auditUsage = `Usage: secure-defaults audit [-n NS[,NS]... | -A] [-l SELECTOR] [-o table|wide|json]
                             [--kubeconfig FILE] [--context NAME] [--fail-on COND[,COND]]
+                            [--config FILE]
 
 Reports what opting in to secure-defaults would do to the workloads of a live
 cluster, without changing anything: for each Deployment, StatefulSet,
@@ -39,7 +42,8 @@ DaemonSet, CronJob, and each Job, ReplicaSet, ReplicationController and Pod no
 controller owns, the rules that would apply to its pods, whether they pass Pod
 Security "restricted" before and after, what still fails it, the containers
 that keep root and why, and whether they would still start. Then a summary
-per namespace, with its opt-in and Pod Security labels.
+per namespace, with its opt-in and Pod Security labels. With --config the
+rules run as the webhook runs them with that configuration file.
 
 The cluster is found as kubectl finds it: --kubeconfig, else $KUBECONFIG,
 else ~/.kube/config, else the in-cluster service account. Without -n or -A,
@@ -75,6 +79,7 @@ type auditOptions struct {
 	selector, output    string
 	failOn              stringList
 	chunkSize           int64
+	config              string
 }
 
 func (o *auditOptions) addFlags(fs *flag.FlagSet) {
@@ -90,6 +95,7 @@ func (o *auditOptions) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.output, "o", audit.OutputTable, "same as --output")
 	fs.Var(&o.failOn, "fail-on", "exit 3 when a workload would-not-start, would-change, or fails-restricted after the rules (comma-separated)")
 	fs.Int64Var(&o.chunkSize, "chunk-size", audit.DefaultPageSize, "objects per list request")
+	fs.StringVar(&o.config, "config", "", "configuration `FILE` (kind: Configuration), as given to serve --config: which rules run and with what settings")
 }
 
 func (o *auditOptions) validate() error {
@@ -139,6 +145,18 @@ func runAudit(ctx context.Context, args []string, s IO) int {
 		fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)
 		return 1
 	}
+	rules := defaults.Options{}
+	if o.config != "" {
+		c, err := config.Load(o.config)
+		if err != nil {
+			fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)
+			return 2
+		}
+		rules = c.Options()
+		if c.ImageLookup.Enabled != nil && *c.ImageLookup.Enabled {
+			fmt.Fprintln(s.Err, "note: the configuration turns image lookup on; the audit does not read images, so it runs the rules as with lookup off and cannot tell whether images run as root")
+		}
+	}
 
 	cfg, ns, err := o.clientConfig()
 	if err != nil {
@@ -161,12 +179,14 @@ func runAudit(ctx context.Context, args []string, s IO) int {
 		Namespaces:    o.namespaces,
 		Selector:      o.selector,
 		PageSize:      o.chunkSize,
+		Rules:         rules,
 		Progress:      p.update,
 	})
 	p.stop()
 	if err != nil {
 		return fail(err)
 	}
+	rep.Config = o.config
 	for _, pr := range rep.Problems {
 		fmt.Fprintf(s.Err, "warning: %s\n", describeProblem(pr))
 	}

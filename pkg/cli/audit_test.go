@@ -33,6 +33,7 @@ func TestAuditUsageErrors(t *testing.T) {
 		{[]string{"--fail-on", "would-change,sometimes"}, `unknown condition "sometimes"`},
 		{[]string{"--chunk-size", "0"}, "--chunk-size"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--config", "/nonexistent/config.yaml"}, "config.yaml"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := auditCLI(t, tc.args...)

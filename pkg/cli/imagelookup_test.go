@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/config"
-	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
 )
 
 // TestMutateWithImageLookup: mutate --config with lookup on reads the

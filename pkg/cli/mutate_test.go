@@ -181,6 +181,30 @@ func TestMutateUsage(t *testing.T) {
 	}
 }
 
+// TestMutateConfig runs mutate with a configuration file: a rule turned off
+// there does not run, an excluded container is left alone with a warning, and
+// a bad file is a usage error naming the field.
+func TestMutateConfig(t *testing.T) {
+	dir := t.TempDir()
+	pod := "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: app, image: app:1}\n  - {name: legacy, image: registry.example/legacy/x:1}\n"
+	good := writeFile(t, dir, "config.yaml", "apiVersion: config.secure-defaults.dev/v1alpha1\nkind: Configuration\nrules: {drop-all-capabilities: {enabled: false}}\nexcludeImages: [registry.example/legacy/*]\n")
+	code, out, stderr := runCLI(t, pod, "--config", good)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Contains(out, "ALL") {
+		t.Errorf("drop-all-capabilities ran though turned off:\n%s", out)
+	}
+	if !strings.Contains(out, "runAsNonRoot: true") || !strings.Contains(stderr, `containers left without secure defaults: "legacy" (image matches excludeImages)`) {
+		t.Errorf("output\n%s\nstderr %s", out, stderr)
+	}
+	bad := writeFile(t, dir, "bad.yaml", "apiVersion: config.secure-defaults.dev/v1alpha1\nkind: Configuration\nrules: {nope: {}}\n")
+	code, out, stderr = runCLI(t, pod, "--config", bad)
+	if code != 2 || out != "" || !strings.Contains(stderr, "rules.nope: no such rule") {
+		t.Errorf("bad config: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
+
 // commentedDeployment is a tutorial-style manifest: comments, keys in the
 // author's order, indented lists.
 const commentedDeployment = `# The web tier.

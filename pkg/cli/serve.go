@@ -136,6 +136,9 @@ func runServe(ctx context.Context, args []string, s IO) int {
 	if log == nil {
 		log = slog.New(slog.NewJSONHandler(s.Err, nil))
 	}
+	// Errors may quote a request (an 8 MiB apiVersion): no log value may
+	// grow with the input.
+	log = slog.New(server.TruncatingHandler(log.Handler(), server.MaxLogValue))
 
 	m := metrics.New(version.Version, version.Commit)
 	handler := admission.NewHandler(m, log)

@@ -69,6 +69,8 @@ func TestServeFlagErrors(t *testing.T) {
 		{[]string{"--self-signed", "extra"}, 2, "unexpected arguments"},
 		{[]string{}, 2, "--tls-cert-file is required"},
 		{[]string{"--self-signed", "--tls-min-version", "1.0"}, 2, "want 1.2 or 1.3"},
+		{[]string{"--self-signed", "--config-reload-interval", "0s"}, 2, "--config-reload-interval 0s: must be positive"},
+		{[]string{"--self-signed", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--config", "testdata/no-such-config.yaml"}, 1, "reading configuration file: open testdata/no-such-config.yaml: no such file or directory"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

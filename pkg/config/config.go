@@ -47,6 +47,20 @@ func Default() *Configuration {
 // Load reads the configuration file at path (at most MaxFileBytes) and
 // returns it decoded, defaulted and validated.
 func Load(path string) (*Configuration, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("configuration file %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// readFile reads path, at most MaxFileBytes+1 bytes (Decode reports a file
+// over the limit).
+func readFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration file: %w", err)
@@ -56,11 +70,7 @@ func Load(path string) (*Configuration, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading configuration file %s: %w", path, err)
 	}
-	c, err := Decode(data)
-	if err != nil {
-		return nil, fmt.Errorf("configuration file %s: %w", path, err)
-	}
-	return c, nil
+	return data, nil
 }
 
 // Decode decodes data, YAML or JSON, as a Configuration, fills in the
@@ -182,15 +192,21 @@ func (c *Configuration) SetDefaults() {
 }
 
 // setDefaults gives every rule an entry, so the effective configuration
-// (as logged at load) lists each rule's state.
+// (as logged at load) lists each rule's state and settings.
 func (r *Rules) setDefaults() {
 	for _, e := range r.entries() {
-		if *e.toggle == nil {
-			*e.toggle = &Toggle{}
+		if e.toggle.Enabled == nil {
+			e.toggle.Enabled = ptr(!e.optional)
 		}
-		if (*e.toggle).Enabled == nil {
-			(*e.toggle).Enabled = ptr(!e.optional)
-		}
+	}
+	if r.RunAsUser.RunAsUser == nil {
+		r.RunAsUser.RunAsUser = ptr(defaults.DefaultRunAsUser)
+	}
+	if r.RunAsUser.RunAsGroup == nil {
+		r.RunAsUser.RunAsGroup = ptr(defaults.DefaultRunAsUser)
+	}
+	if r.FSGroup.FSGroup == nil {
+		r.FSGroup.FSGroup = ptr(defaults.DefaultFSGroup)
 	}
 }
 
@@ -198,19 +214,45 @@ func (r *Rules) setDefaults() {
 type ruleEntry struct {
 	id       string
 	optional bool
-	toggle   **Toggle
+	toggle   *Toggle
 }
 
-// entries lists the rules' entries, in registry order. A test checks that
-// it names every registered rule, and only those.
+// entries lists the rules' entries, in registry order, creating those left
+// out. A test checks that it names every registered rule, and only those.
 func (r *Rules) entries() []ruleEntry {
-	return []ruleEntry{
-		{"run-as-non-root", false, &r.RunAsNonRoot},
-		{"drop-all-capabilities", false, &r.DropAllCapabilities},
-		{"seccomp-runtime-default", false, &r.SeccompRuntimeDefault},
-		{"no-privilege-escalation", false, &r.NoPrivilegeEscalation},
-		{"tmp-emptydir", false, &r.TmpEmptyDir},
+	for _, t := range []**Toggle{&r.RunAsNonRoot, &r.DropAllCapabilities, &r.SeccompRuntimeDefault,
+		&r.NoPrivilegeEscalation, &r.ReadOnlyRootFilesystem, &r.TmpEmptyDir, &r.NoServiceAccountToken} {
+		if *t == nil {
+			*t = &Toggle{}
+		}
 	}
+	if r.RunAsUser == nil {
+		r.RunAsUser = &RunAsUserRule{}
+	}
+	if r.FSGroup == nil {
+		r.FSGroup = &FSGroupRule{}
+	}
+	return []ruleEntry{
+		{"run-as-non-root", false, r.RunAsNonRoot},
+		{"drop-all-capabilities", false, r.DropAllCapabilities},
+		{"seccomp-runtime-default", false, r.SeccompRuntimeDefault},
+		{"no-privilege-escalation", false, r.NoPrivilegeEscalation},
+		{"read-only-root-filesystem", true, r.ReadOnlyRootFilesystem},
+		{"tmp-emptydir", false, r.TmpEmptyDir},
+		{"run-as-user", true, &r.RunAsUser.Toggle},
+		{"fs-group", true, &r.FSGroup.Toggle},
+		{"no-service-account-token", true, r.NoServiceAccountToken},
+	}
+}
+
+// maxID is the largest UID or GID the API server accepts.
+const maxID = 2147483647
+
+func validateID(field string, v *int64) error {
+	if v != nil && (*v < 1 || *v > maxID) {
+		return fmt.Errorf("%s: %d is out of range: want 1 to %d", field, *v, maxID)
+	}
+	return nil
 }
 
 // Validate reports every invalid field of a defaulted configuration, each
@@ -240,6 +282,12 @@ func (c *Configuration) Validate() error {
 		if v != nil && *v == 0 {
 			errs = append(errs, fmt.Errorf("imageLookup.%s: must be positive, got 0", field))
 		}
+	}
+	if r := c.Rules.RunAsUser; r != nil {
+		errs = append(errs, validateID("rules.run-as-user.runAsUser", r.RunAsUser), validateID("rules.run-as-user.runAsGroup", r.RunAsGroup))
+	}
+	if r := c.Rules.FSGroup; r != nil {
+		errs = append(errs, validateID("rules.fs-group.fsGroup", r.FSGroup))
 	}
 	errs = append(errs, validatePatterns("excludeImages", c.ExcludeImages)...)
 	errs = append(errs, validatePatterns("excludeContainers", c.ExcludeContainers)...)
@@ -294,9 +342,15 @@ func (c *Configuration) Options() defaults.Options {
 		IgnorePodOptOut:   c.AllowPodOptOut != nil && !*c.AllowPodOptOut,
 	}
 	for _, e := range c.Rules.entries() {
-		if t := *e.toggle; t != nil && t.Enabled != nil {
-			o.Rules[e.id] = *t.Enabled
+		if e.toggle.Enabled != nil {
+			o.Rules[e.id] = *e.toggle.Enabled
 		}
+	}
+	if r := c.Rules.RunAsUser; r.RunAsUser != nil && r.RunAsGroup != nil {
+		o.RunAsUser, o.RunAsGroup = *r.RunAsUser, *r.RunAsGroup
+	}
+	if r := c.Rules.FSGroup; r.FSGroup != nil {
+		o.FSGroup = *r.FSGroup
 	}
 	return o
 }

@@ -70,6 +70,14 @@ func TestDecodeErrors(t *testing.T) {
 			"imageLookup.rootImageRunAsUser: must be a non-zero UID (1 to 2147483647), got 0",
 			"imageLookup.cacheSize: must be positive, got 0",
 			"imageLookup.maxLayerBytes: must be positive, got 0"}},
+		{"IDs out of range", header + "rules:\n  run-as-user: {enabled: true, runAsUser: 0, runAsGroup: 2147483648}\n  fs-group: {fsGroup: -1}\n", []string{
+			"invalid configuration: rules.run-as-user.runAsUser: 0 is out of range: want 1 to 2147483647",
+			"rules.run-as-user.runAsGroup: 2147483648 is out of range: want 1 to 2147483647",
+			"rules.fs-group.fsGroup: -1 is out of range: want 1 to 2147483647"}},
+		{"ID of the wrong type", header + "rules: {run-as-user: {runAsUser: nobody}}\n", []string{
+			"invalid configuration: rules.run-as-user.runAsUser: want an integer, got string"}},
+		{"a setting of another rule", header + "rules: {fs-group: {runAsUser: 1}}\n", []string{
+			`invalid configuration: unknown field "rules.fs-group.runAsUser"`}},
 		{"too many patterns", header + many, []string{
 			"invalid configuration: excludeContainers: 257 patterns, at most 256 allowed"}},
 	}
@@ -125,7 +133,7 @@ allowPodOptOut: false
 		t.Fatal(err)
 	}
 	o := c.Options()
-	if o.Enabled("tmp-emptydir") || !o.Enabled("run-as-non-root") {
+	if o.Enabled("tmp-emptydir") || !o.Enabled("run-as-non-root") || o.Enabled("run-as-user") {
 		t.Errorf("rules: %v", o.Rules)
 	}
 	if !*c.ImageLookup.Enabled || c.ImageLookup.Timeout.Duration() != 2*time.Second {
@@ -206,5 +214,19 @@ func TestImageLookupConfig(t *testing.T) {
 	}
 	if off := Default().ImageLookupConfig(); off.Enabled || off.PullSecrets || off.RootImageRunAsUser != nil {
 		t.Errorf("defaults: %+v, want lookup, pull secrets and the root UID off", off)
+	}
+}
+
+func TestOptionalRuleSettings(t *testing.T) {
+	c, err := Decode([]byte(header + "rules:\n  run-as-user: {enabled: true, runAsUser: 1001, runAsGroup: 2002}\n  fs-group: {enabled: true}\n  read-only-root-filesystem: {enabled: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Options()
+	if !o.Enabled("run-as-user") || !o.Enabled("fs-group") || !o.Enabled("read-only-root-filesystem") || o.Enabled("no-service-account-token") {
+		t.Errorf("rules %v", o.Rules)
+	}
+	if o.RunAsUser != 1001 || o.RunAsGroup != 2002 || o.FSGroup != defaults.DefaultFSGroup {
+		t.Errorf("settings: runAsUser %d runAsGroup %d fsGroup %d", o.RunAsUser, o.RunAsGroup, o.FSGroup)
 	}
 }

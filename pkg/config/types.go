@@ -50,13 +50,37 @@ type Toggle struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
-// Rules has one entry per rule, named by the rule's ID.
+// Rules has one entry per rule, named by the rule's ID. The last four are
+// optional: off unless enabled here.
 type Rules struct {
-	RunAsNonRoot          *Toggle `json:"run-as-non-root,omitempty"`
-	DropAllCapabilities   *Toggle `json:"drop-all-capabilities,omitempty"`
-	SeccompRuntimeDefault *Toggle `json:"seccomp-runtime-default,omitempty"`
-	NoPrivilegeEscalation *Toggle `json:"no-privilege-escalation,omitempty"`
-	TmpEmptyDir           *Toggle `json:"tmp-emptydir,omitempty"`
+	RunAsNonRoot           *Toggle        `json:"run-as-non-root,omitempty"`
+	DropAllCapabilities    *Toggle        `json:"drop-all-capabilities,omitempty"`
+	SeccompRuntimeDefault  *Toggle        `json:"seccomp-runtime-default,omitempty"`
+	NoPrivilegeEscalation  *Toggle        `json:"no-privilege-escalation,omitempty"`
+	ReadOnlyRootFilesystem *Toggle        `json:"read-only-root-filesystem,omitempty"`
+	TmpEmptyDir            *Toggle        `json:"tmp-emptydir,omitempty"`
+	RunAsUser              *RunAsUserRule `json:"run-as-user,omitempty"`
+	FSGroup                *FSGroupRule   `json:"fs-group,omitempty"`
+	NoServiceAccountToken  *Toggle        `json:"no-service-account-token,omitempty"`
+}
+
+// RunAsUserRule is the entry of the run-as-user rule.
+type RunAsUserRule struct {
+	Toggle
+	// RunAsUser is the UID set where no user is; default 65532. 1 to
+	// 2147483647: the point is a non-root user.
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+	// RunAsGroup is the GID set with it where no group is; default 65532,
+	// 1 to 2147483647.
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
+}
+
+// FSGroupRule is the entry of the fs-group rule.
+type FSGroupRule struct {
+	Toggle
+	// FSGroup is the group the pod's volumes get; default 65532, 1 to
+	// 2147483647.
+	FSGroup *int64 `json:"fsGroup,omitempty"`
 }
 
 // ImageLookup configures reading images' configuration from their registries.

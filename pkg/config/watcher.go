@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -88,18 +86,7 @@ func (w *Watcher) Current() *Configuration { return w.current.Load().cfg }
 // its maps or slices.
 func (w *Watcher) Options() defaults.Options { return w.current.Load().opts }
 
-func (w *Watcher) read() ([]byte, error) {
-	f, err := os.Open(w.path)
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration file: %w", err)
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration file %s: %w", w.path, err)
-	}
-	return raw, nil
-}
+func (w *Watcher) read() ([]byte, error) { return readFile(w.path) }
 
 // Reload reads the file now and, if its content changed since the last
 // attempt and is a valid configuration, swaps it in. It reports whether the

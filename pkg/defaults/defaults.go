@@ -35,6 +35,9 @@ type Result struct {
 	// OptedOut is true when the pod carries the opt-out annotation and was
 	// left untouched.
 	OptedOut bool
+	// Err is set when Options.Context was done before the pass finished:
+	// the pod is half changed and must be thrown away.
+	Err error
 	// SkippedRules holds the IDs of enabled rules that the pod's
 	// skip-rules annotation kept from running, sorted.
 	SkippedRules []string
@@ -80,10 +83,21 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 			"the pod's annotation %s=%s was ignored: this cluster does not allow pods to opt out of the secure defaults",
 			InjectKey, pod.Annotations[InjectKey]))
 	}
+	if name := repeatedName(s.all); name != "" {
+		// The API server rejects such a pod after mutating admission, with
+		// the field at fault; defaulting it would only cost time.
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"container name %q is used more than once, which the API server rejects; no defaults were applied", echo(name)))
+		return res
+	}
 	skip := readOptOuts(pod.Annotations, s, opts)
 	res.Warnings = append(res.Warnings, skip.warnings...)
 	res.SkippedContainers = s.exclude(skip.containers)
 	for _, r := range registry {
+		if err := s.interrupted(); err != nil {
+			res.Err = fmt.Errorf("the rules were interrupted before %s: %w", r.ID, err)
+			return res
+		}
 		if !opts.enabled(r) {
 			continue
 		}
@@ -97,6 +111,10 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 		}
 		res.Warnings = append(res.Warnings, warnings...)
 	}
+	if err := s.interrupted(); err != nil {
+		res.Err = fmt.Errorf("the rules were interrupted: %w", err)
+		return res
+	}
 	sort.Strings(res.Applied)
 	sort.Strings(res.SkippedRules)
 	res.Warnings = append(res.Warnings, skippedWarnings(res)...)
@@ -108,6 +126,19 @@ func apply(pod *corev1.Pod, s *scope, opts Options) Result {
 		}
 	}
 	return res
+}
+
+// repeatedName returns a container name used twice (across init, regular
+// and ephemeral containers, as the API server counts), or "".
+func repeatedName(all []container) string {
+	seen := make(map[string]bool, len(all))
+	for _, c := range all {
+		if seen[c.name] {
+			return c.name
+		}
+		seen[c.name] = true
+	}
+	return ""
 }
 
 // skippedWarnings names what the pass left out on request.

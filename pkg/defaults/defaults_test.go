@@ -148,16 +148,23 @@ func TestRestrictedOracle(t *testing.T) {
 		}
 		return out
 	}
+	// The optional rules, all on, must keep every pod passing.
+	allOn := Options{Rules: map[string]bool{}}
+	for _, r := range Rules() {
+		allOn.Rules[r.ID] = true
+	}
 	for name, pod := range pods {
-		t.Run(name, func(t *testing.T) {
-			if len(failures(pod)) == 0 {
-				t.Fatalf("fixture already passes restricted before defaulting: it tests nothing")
-			}
-			out, _ := checkPass(t, pod, nil)
-			if f := failures(out); len(f) > 0 {
-				t.Errorf("defaulted pod fails restricted: %q", f)
-			}
-		})
+		for optsName, opts := range map[string]Options{"shipped": {}, "optional rules on": allOn} {
+			t.Run(name+"/"+optsName, func(t *testing.T) {
+				if len(failures(pod)) == 0 {
+					t.Fatalf("fixture already passes restricted before defaulting: it tests nothing")
+				}
+				out, _ := checkPassWith(t, pod, nil, opts)
+				if f := failures(out); len(f) > 0 {
+					t.Errorf("defaulted pod fails restricted: %q", f)
+				}
+			})
+		}
 	}
 }
 

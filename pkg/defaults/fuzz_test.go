@@ -27,6 +27,18 @@ func FuzzApply(f *testing.F) {
 		if running >= 0 {
 			existing = append([]corev1.EphemeralContainer{}, pod.Spec.EphemeralContainers[:running]...)
 		}
+		// Every rule on, optional ones included, and for odd-length inputs the
+		// first container excluded: the same invariants (patch proven, user
+		// values kept, valid, idempotent) hold.
+		all := Options{Rules: map[string]bool{}}
+		for _, r := range registry {
+			all.Rules[r.ID] = true
+		}
+		if cs := allContainers(pod); len(data)%2 == 1 && len(cs) > 0 {
+			all.ExcludeContainers = []string{cs[0].name}
+		}
+		checkPassWith(t, pod, existing, all)
+
 		out, res := checkPass(t, pod, existing)
 		if res.OptedOut && res.Changed() {
 			t.Fatalf("opted-out pod changed")

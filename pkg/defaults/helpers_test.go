@@ -24,7 +24,7 @@ import (
 )
 
 // Case tags: every rule must have at least one case with each of these (see
-// TestRegistryInvariants).
+// TestEveryRuleIsTested).
 const (
 	tagUnset     = "unset"
 	tagSet       = "already-set"
@@ -76,6 +76,7 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 				s = newScope(got, nil, tc.opts.Facts)
 			}
 			s.opts = tc.opts
+			s.exclude(readOptOuts(got.Annotations, s, tc.opts).containers)
 			changed, warnings := r.apply(got, s)
 			want := tc.want
 			if want == nil {

@@ -1,5 +1,7 @@
 package defaults
 
+import "context"
+
 // Options choose which rules run and how, for one pass of the rules. The zero
 // value is the shipped behaviour: every default rule on, every optional rule
 // off, and the pod's opt-out annotations honoured. Package config builds
@@ -16,6 +18,10 @@ type Options struct {
 	// leaves alone. Pod-level fields that would reach such a container are
 	// then set per container on the others instead.
 	ExcludeImages, ExcludeContainers []string
+	// RunAsUser and RunAsGroup are the IDs the optional rule run-as-user
+	// sets, FSGroup the group fs-group sets; zero means DefaultRunAsUser and
+	// DefaultFSGroup.
+	RunAsUser, RunAsGroup, FSGroup int64
 	// IgnorePodOptOut makes the rules ignore the pod annotations that opt a
 	// pod (or some of its rules or containers) out, so the defaults are
 	// guaranteed; a warning says that an opt-out was ignored.
@@ -24,6 +30,10 @@ type Options struct {
 	// (for example from its images); unlike the fields above they belong to
 	// one pod, so set them on a copy of the shared Options.
 	Facts Facts
+	// Context, if set, is the review's: once it is done the pass stops,
+	// between rules and between containers, and Result.Err says why. Like
+	// Facts it belongs to one pass.
+	Context context.Context
 }
 
 // Enabled reports whether the rule with the given ID runs under o. Unknown
@@ -42,4 +52,22 @@ func (o Options) enabled(r Rule) bool {
 		return on
 	}
 	return !r.Optional
+}
+
+func (o Options) runAsUser() (uid, gid int64) {
+	uid, gid = o.RunAsUser, o.RunAsGroup
+	if uid <= 0 {
+		uid = DefaultRunAsUser
+	}
+	if gid <= 0 {
+		gid = DefaultRunAsUser
+	}
+	return uid, gid
+}
+
+func (o Options) fsGroup() int64 {
+	if o.FSGroup <= 0 {
+		return DefaultFSGroup
+	}
+	return o.FSGroup
 }

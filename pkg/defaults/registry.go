@@ -21,16 +21,23 @@ type Rule struct {
 	apply func(pod *corev1.Pod, s *scope) (changed bool, warnings []string)
 }
 
-// registry lists every rule, in the order they run. The order does not change
-// the result: no rule reads a field another rule writes, except that
-// no-privilege-escalation and drop-all-capabilities both read capabilities.add,
-// which no rule writes.
+// registry lists every rule, in the order they run. The order changes the
+// result in one place only: read-only-root-filesystem runs before
+// tmp-emptydir, which reads the field it writes, so a root filesystem it
+// makes read-only gets its /tmp in the same pass. Otherwise no rule reads a
+// field another writes (no-privilege-escalation and drop-all-capabilities
+// both read capabilities.add, which no rule writes; run-as-user leaves the
+// containers that need root alone, so no rule's view of root changes).
 var registry = []Rule{
 	ruleRunAsNonRoot,
 	ruleDropAllCapabilities,
 	ruleSeccompRuntimeDefault,
 	ruleNoPrivilegeEscalation,
+	ruleReadOnlyRootFilesystem,
 	ruleTmpEmptyDir,
+	ruleRunAsUser,
+	ruleFSGroup,
+	ruleNoServiceAccountToken,
 }
 
 // inEveryContainer returns the pointers of field (relative to a container)

@@ -53,6 +53,10 @@ func TestEveryRuleIsTested(t *testing.T) {
 		TestSeccompRuntimeDefault(t)
 		TestNoPrivilegeEscalation(t)
 		TestTmpEmptyDir(t)
+		TestReadOnlyRootFilesystem(t)
+		TestRunAsUser(t)
+		TestFSGroup(t)
+		TestNoServiceAccountToken(t)
 	})
 	for _, r := range Rules() {
 		cases, ok := ruleCases[r.ID]

@@ -45,7 +45,7 @@ func applyDropAllCapabilities(_ *corev1.Pod, s *scope) (bool, []string) {
 	}
 	changed := false
 	var warnings []string
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		var caps *corev1.Capabilities
 		if sc := c.get(); sc != nil {
 			if isTrue(sc.Privileged) {

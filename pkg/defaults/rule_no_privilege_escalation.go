@@ -27,7 +27,7 @@ func applyNoPrivilegeEscalation(_ *corev1.Pod, s *scope) (bool, []string) {
 		return false, nil
 	}
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); sc != nil {
 			if sc.AllowPrivilegeEscalation != nil || isTrue(sc.Privileged) {
 				continue

@@ -51,7 +51,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 		return pinned, append(warnings, blockedByPodLevel(podSC, s)...)
 	}
 	rootInScope := false
-	for _, c := range s.all {
+	for c := range s.each(s.all) {
 		if isRoot(c) {
 			if s.podLevel() || s.inScope(c) {
 				rootInScope = true
@@ -69,7 +69,7 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 		return true, warnings
 	}
 	changed := pinned
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(c) {
 			continue
 		}
@@ -88,7 +88,7 @@ func blockedByPodLevel(podSC *corev1.PodSecurityContext, s *scope) []string {
 		return nil
 	}
 	var warnings []string
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		// Only where the UID or account says so: a privileged container's
 		// image may well run as non-root.
 		if isRoot(c) && (c.root == reasonUID0 || c.root == reasonWindowsAdmin) {

@@ -51,7 +51,7 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 	// keepsAnnotation: containers whose annotation is not translated stay
 	// without a field, and the pod-level profile must not cover them.
 	keepsAnnotation := map[string]bool{}
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); sc != nil && sc.SeccompProfile != nil {
 			continue
 		}
@@ -89,7 +89,7 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 		pod.Spec.SecurityContext.SeccompProfile = podProfile
 		return true, warnings
 	}
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); (sc != nil && sc.SeccompProfile != nil) || keepsAnnotation[c.name] {
 			continue
 		}

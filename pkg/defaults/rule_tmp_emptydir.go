@@ -42,7 +42,7 @@ func applyTmpEmptyDir(pod *corev1.Pod, s *scope) (bool, []string) {
 	var warnings []string
 	var taken map[string]bool
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); sc == nil || !isTrue(sc.ReadOnlyRootFilesystem) || mountsTmp(c) {
 			continue
 		}

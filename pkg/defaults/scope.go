@@ -1,6 +1,7 @@
 package defaults
 
 import (
+	"iter"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,8 @@ type container struct {
 	// root says why the container needs root (see root.go), or is "". It is
 	// worked out once, before any rule runs, so every rule sees the same.
 	root string
+	// scoped is set when the container is one this pass defaults.
+	scoped bool
 }
 
 // sc returns the container's security context, creating it if needed.
@@ -62,6 +65,27 @@ type scope struct {
 	opts Options
 }
 
+// each yields cs in order until the pass's context is done, so no loop over
+// a pod's containers outlives the review's deadline; apply then reports the
+// interruption and the half-changed pod is thrown away.
+func (s *scope) each(cs []container) iter.Seq[container] {
+	return func(yield func(container) bool) {
+		for _, c := range cs {
+			if s.interrupted() != nil || !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// interrupted returns the context's error once the pass must stop.
+func (s *scope) interrupted() error {
+	if s.opts.Context == nil {
+		return nil
+	}
+	return s.opts.Context.Err()
+}
+
 // podLevel reports whether rules may set pod-level fields: not on the
 // ephemeralcontainers subresource, and not while a container of the pod is
 // left alone.
@@ -84,6 +108,11 @@ func (s *scope) exclude(reasons map[string]string) []SkippedContainer {
 		kept = append(kept, c)
 	}
 	s.containers = kept
+	for i := range s.all {
+		if _, ok := reasons[s.all[i].name]; ok {
+			s.all[i].scoped = false
+		}
+	}
 	return skipped
 }
 
@@ -97,9 +126,11 @@ func newScope(pod *corev1.Pod, existing map[string]bool, facts Facts) *scope {
 		c := &s.all[i]
 		c.root = needsRoot(pod.Spec.SecurityContext, c.get(), facts.NeedsRoot[c.name])
 	}
-	for _, c := range s.all {
+	for i := range s.all {
+		c := &s.all[i]
 		if existing == nil || (c.kind == kindEphemeral && !existing[c.name]) {
-			s.containers = append(s.containers, c)
+			c.scoped = true
+			s.containers = append(s.containers, *c)
 		}
 	}
 	s.hostProcess = isHostProcess(pod)
@@ -205,14 +236,7 @@ func (k containerKind) singular() string {
 }
 
 // inScope reports whether c is one of the containers this pass defaults.
-func (s *scope) inScope(c container) bool {
-	for _, in := range s.containers {
-		if in.securityContext == c.securityContext {
-			return true
-		}
-	}
-	return false
-}
+func (s *scope) inScope(c container) bool { return c.scoped }
 
 // capabilityIn reports whether list holds capability name, in any case and
 // with or without the CAP_ prefix, as container runtimes read it.

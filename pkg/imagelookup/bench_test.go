@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
-	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
 )
 
 // BenchmarkLookupCold is one lookup with an empty cache on the loopback

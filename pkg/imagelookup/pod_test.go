@@ -10,8 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
-	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
 )
 
 func podOf(tweak func(*corev1.Pod), images ...string) *corev1.Pod {

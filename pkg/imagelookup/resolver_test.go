@@ -15,8 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
-	ilt "github.com/secure-defaults/secure-defaults/pkg/imagelookup/imagelookuptest"
 )
 
 // recorder counts lookups by result.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 // workload says where a kind keeps its pod template.
@@ -79,7 +81,7 @@ func pointer(path []string) string {
 	var b strings.Builder
 	for _, p := range path {
 		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(p))
+		b.WriteString(jsonpointer.Escape(p))
 	}
 	return b.String()
 }

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	sigsjson "sigs.k8s.io/json"
 
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/patch"
 )
@@ -305,9 +306,8 @@ func ensureParents(doc map[string]any, ops []map[string]any) []map[string]any {
 
 func splitPointer(p string) []string {
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	r := strings.NewReplacer("~1", "/", "~0", "~")
 	for i := range parts {
-		parts[i] = r.Replace(parts[i])
+		parts[i] = jsonpointer.Unescape(parts[i])
 	}
 	return parts
 }

@@ -91,6 +91,10 @@ type Prometheus struct {
 	reviews  *prometheus.CounterVec
 	rules    *prometheus.CounterVec
 	duration prometheus.Histogram
+	// certExpiry has no labels; it is a vector so that it has no series
+	// until a certificate is served (a 0 would read as long expired).
+	certExpiry     *prometheus.GaugeVec
+	reloadFailures prometheus.Counter
 
 	lookups           *prometheus.CounterVec
 	lookupDuration    prometheus.Histogram
@@ -139,6 +143,14 @@ func New(version, commit string) *Prometheus {
 			Help:    "Time a review waited for one image lookup, cache hits included.",
 			Buckets: DurationBuckets,
 		}),
+		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "secure_defaults_tls_certificate_expiry_timestamp_seconds",
+			Help: "Expiry (notAfter, Unix seconds) of the serving certificate in use; absent until one is loaded.",
+		}, nil),
+		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "secure_defaults_tls_reload_failures_total",
+			Help: "Loads of the certificate files that failed (unreadable, mismatched key, expired or not yet valid); the previous certificate stays in use.",
+		}),
 		wouldApply: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "secure_defaults_rule_would_apply_total",
 			Help: "Pods in audit namespaces that each rule would have changed: one increment per pod and rule.",
@@ -183,7 +195,7 @@ func New(version, commit string) *Prometheus {
 	p.configReloads.WithLabelValues("failure")
 	p.configLastReload.Set(1) // no file, or the file loaded at start
 	p.registry.MustRegister(
-		p.reviews, p.rules, p.duration, p.lookups, p.lookupDuration, build,
+		p.reviews, p.rules, p.duration, p.lookups, p.lookupDuration, p.certExpiry, p.reloadFailures, build,
 		p.wouldApply, p.skippedRules, p.skippedContainers, p.configReloads, p.configLastReload,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -230,6 +242,16 @@ func (p *Prometheus) ObserveImageLookup(result imagelookup.Result, took time.Dur
 	p.lookups.WithLabelValues(string(result)).Inc()
 	p.lookupDuration.Observe(took.Seconds())
 }
+
+// ObserveCertificate records the expiry of the serving certificate now in
+// use (certwatch.Observer).
+func (p *Prometheus) ObserveCertificate(notAfter time.Time) {
+	p.certExpiry.WithLabelValues().Set(float64(notAfter.Unix()))
+}
+
+// ObserveReloadFailure counts a failed load of the certificate files
+// (certwatch.Observer).
+func (p *Prometheus) ObserveReloadFailure() { p.reloadFailures.Inc() }
 
 // ObserveSkipped implements Recorder. Unknown rule IDs and reasons are not
 // counted, so no label can grow without bound.

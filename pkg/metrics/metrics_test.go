@@ -119,6 +119,7 @@ func TestMetricsMatchReference(t *testing.T) {
 	}
 	p := New("v1", "c1")
 	p.ObserveReview("CREATE", ResultMutated, nil, time.Millisecond) // vectors show once they have a series
+	p.ObserveCertificate(time.Now())
 	families, err := p.registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -170,5 +171,28 @@ func TestImageLookups(t *testing.T) {
 	}
 	if count != 3 {
 		t.Errorf("the duration histogram holds %d lookups, want 3", count)
+	}
+}
+
+// TestCertificateMetrics: no expiry series before a certificate is served
+// (a 0 would read as long expired to an alert), then the served one's
+// notAfter; failures count from 0.
+func TestCertificateMetrics(t *testing.T) {
+	p := New("v1", "c1")
+	if n := testutil.CollectAndCount(p.certExpiry); n != 0 {
+		t.Errorf("%d expiry series before any certificate, want 0", n)
+	}
+	if n := testutil.CollectAndCount(p.reloadFailures); n != 1 {
+		t.Errorf("%d reload failure series at start, want 1 (at 0)", n)
+	}
+	notAfter := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	p.ObserveCertificate(notAfter)
+	p.ObserveReloadFailure()
+	p.ObserveReloadFailure()
+	if got := testutil.ToFloat64(p.certExpiry.WithLabelValues()); got != float64(notAfter.Unix()) {
+		t.Errorf("expiry = %v, want %v", got, notAfter.Unix())
+	}
+	if got := testutil.ToFloat64(p.reloadFailures); got != 2 {
+		t.Errorf("reload failures = %v, want 2", got)
 	}
 }

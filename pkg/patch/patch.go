@@ -11,6 +11,8 @@ import (
 
 	"github.com/mattbaird/jsonpatch"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 // Create returns the JSON patch (a JSON array of operations) that turns
@@ -25,7 +27,7 @@ func Create(original, mutated *corev1.Pod) ([]byte, error) {
 // can carry thousands of env vars and managedFields the rules never read).
 //
 // The parts are listed by Subtrees: metadata.annotations,
-// spec.securityContext, spec.volumes, and the securityContext and
+// spec.securityContext, spec.volumes, spec.automountServiceAccountToken, and the securityContext and
 // volumeMounts of every init, regular and ephemeral container. Every rule
 // declares the fields it writes (defaults.Rule.Writes), and a test checks
 // that each lies in one of these parts; a rule that changed anything else
@@ -79,7 +81,7 @@ func Subtrees() []string {
 
 // Take snapshots pod. A part it cannot copy makes Patch fail.
 func Take(pod *corev1.Pod) *Snapshot {
-	s := &Snapshot{parts: make([]part, 0, 3+2*(len(pod.Spec.InitContainers)+len(pod.Spec.Containers)+len(pod.Spec.EphemeralContainers)))}
+	s := &Snapshot{parts: make([]part, 0, 4+2*(len(pod.Spec.InitContainers)+len(pod.Spec.Containers)+len(pod.Spec.EphemeralContainers)))}
 	s.each(pod, func(loc location, v any) {
 		c, err := deepCopy(v)
 		if err != nil && s.err == nil {
@@ -96,6 +98,7 @@ func (s *Snapshot) each(pod *corev1.Pod, fn func(loc location, v any)) {
 	fn(location{field: "/metadata/annotations"}, pod.Annotations)
 	fn(location{field: "/spec/securityContext"}, pod.Spec.SecurityContext)
 	fn(location{field: "/spec/volumes"}, pod.Spec.Volumes)
+	fn(location{field: "/spec/automountServiceAccountToken"}, pod.Spec.AutomountServiceAccountToken)
 	for i := range pod.Spec.InitContainers {
 		c := &pod.Spec.InitContainers[i]
 		fn(location{"initContainers", i, "securityContext"}, c.SecurityContext)
@@ -232,6 +235,11 @@ func appendShortcut(ops []jsonpatch.JsonPatchOperation, path string, before, aft
 		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: path, Value: v})
 	}
 	switch b := before.(type) {
+	case *bool:
+		if a := after.(*bool); b == nil && a != nil {
+			add(path, *a)
+			return ops, true
+		}
 	case *corev1.PodSecurityContext:
 		if a := after.(*corev1.PodSecurityContext); b == nil && a != nil {
 			add(path, a)
@@ -270,7 +278,7 @@ func appendShortcut(ops []jsonpatch.JsonPatchOperation, path string, before, aft
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			add(path+"/"+pointerEscaper.Replace(k), a[k])
+			add(path+"/"+jsonpointer.Escape(k), a[k])
 		}
 		return ops, true
 	}
@@ -333,9 +341,6 @@ func comparePointers(a, b string) int {
 	return len(as) - len(bs)
 }
 
-// pointerEscaper escapes a map key for a JSON pointer (RFC 6901).
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
-
 // createFromJSON runs the library, turning its panics into errors.
 func createFromJSON(a, b []byte) (ops []jsonpatch.JsonPatchOperation, err error) {
 	defer func() {
@@ -364,6 +369,12 @@ func deepCopy(v any) (any, error) {
 			out[k] = v
 		}
 		return out, nil
+	case *bool:
+		if t == nil {
+			return t, nil
+		}
+		b := *t
+		return &b, nil
 	case *corev1.PodSecurityContext:
 		return t.DeepCopy(), nil
 	case *corev1.SecurityContext:

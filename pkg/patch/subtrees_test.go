@@ -8,7 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/secure-defaults/secure-defaults/internal/jsontree"
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -28,14 +28,14 @@ func TestSubtreesHoldWhatRulesWrite(t *testing.T) {
 			}
 		}
 	}
-	if w := "/metadata/annotations/" + jsontree.Escape(defaults.DefaultedAnnotation); !held(w) {
+	if w := "/metadata/annotations/" + jsonpointer.Escape(defaults.DefaultedAnnotation); !held(w) {
 		t.Errorf("defaults.Apply writes %s, which no part of the patch snapshot holds", w)
 	}
 }
 
 func TestSubtrees(t *testing.T) {
 	want := []string{
-		"/metadata/annotations", "/spec/securityContext", "/spec/volumes",
+		"/metadata/annotations", "/spec/securityContext", "/spec/volumes", "/spec/automountServiceAccountToken",
 		"/spec/initContainers/*/securityContext", "/spec/initContainers/*/volumeMounts",
 		"/spec/containers/*/securityContext", "/spec/containers/*/volumeMounts",
 		"/spec/ephemeralContainers/*/securityContext", "/spec/ephemeralContainers/*/volumeMounts",

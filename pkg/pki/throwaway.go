@@ -11,8 +11,11 @@ type ThrowawayOptions struct {
 	Hosts []string
 	// KeyType of the serving certificate (the CA's key is always ECDSA).
 	KeyType KeyType
-	// Lifetime of both certificates, from a minute ago.
+	// Lifetime of both certificates, from NotBefore.
 	Lifetime time.Duration
+	// NotBefore is when both certificates become valid; zero means a minute
+	// ago. Tests set it to make expired and not-yet-valid certificates.
+	NotBefore time.Time
 }
 
 // Bundle is a CA and a serving certificate it signed.
@@ -33,7 +36,10 @@ func Throwaway(o ThrowawayOptions) (*Bundle, error) {
 	if o.Lifetime <= 0 {
 		o.Lifetime = 24 * time.Hour
 	}
-	notBefore := time.Now().Add(-time.Minute)
+	notBefore := o.NotBefore
+	if notBefore.IsZero() {
+		notBefore = time.Now().Add(-time.Minute)
+	}
 	ca, err := NewCA(CAOptions{CommonName: "secure-defaults throwaway CA", NotBefore: notBefore, Lifetime: o.Lifetime})
 	if err != nil {
 		return nil, err

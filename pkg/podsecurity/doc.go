@@ -2,5 +2,6 @@
 // latest version, with the checks of k8s.io/pod-security-admission itself, so
 // the webhook can tell the user, after it has set its defaults, what would
 // still make the pod fail in a namespace that enforces "restricted" and what
-// to change. It needs no namespace lookup: the level is fixed.
+// to change, and so an audit of a cluster judges pods exactly as the webhook
+// does. It needs no namespace lookup: the level is fixed.
 package podsecurity

@@ -27,22 +27,42 @@ var restricted = api.LevelVersion{Level: api.LevelRestricted, Version: api.Lates
 // container names and values from the pod.
 const maxDetail = 512
 
+// Failure is one check of Pod Security "restricted" that a pod fails.
+type Failure struct {
+	// Reason is the check's short reason, e.g. "restricted volume types".
+	Reason string
+	// Detail names containers or values, e.g. `pod uses hostPath volume
+	// "data"`; at most 512 bytes (longer ones are cut and end in "...").
+	Detail string
+}
+
+// Failures returns the checks of Pod Security "restricted" (latest) that pod
+// fails, in the library's order. Nil means the pod passes.
+func Failures(pod *corev1.Pod) []Failure {
+	var out []Failure
+	for _, r := range evaluator.EvaluatePod(restricted, &pod.ObjectMeta, &pod.Spec) {
+		if r.Allowed {
+			continue
+		}
+		d := r.ForbiddenDetail
+		if len(d) > maxDetail {
+			d = d[:maxDetail] + "..."
+		}
+		out = append(out, Failure{Reason: r.ForbiddenReason, Detail: d})
+	}
+	return out
+}
+
 // Violations returns one message per check of Pod Security "restricted"
 // (latest) that pod fails, in the library's order, e.g.
 // `restricted volume types: pod uses hostPath volume "data"`. Nil means the
 // pod passes.
 func Violations(pod *corev1.Pod) []string {
 	var out []string
-	for _, r := range evaluator.EvaluatePod(restricted, &pod.ObjectMeta, &pod.Spec) {
-		if r.Allowed {
-			continue
-		}
-		msg := r.ForbiddenReason
-		if d := r.ForbiddenDetail; d != "" {
-			if len(d) > maxDetail {
-				d = d[:maxDetail] + "..."
-			}
-			msg += ": " + d
+	for _, f := range Failures(pod) {
+		msg := f.Reason
+		if f.Detail != "" {
+			msg += ": " + f.Detail
 		}
 		out = append(out, msg)
 	}

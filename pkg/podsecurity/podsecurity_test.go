@@ -74,3 +74,34 @@ func TestWarning(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkWarning measures the self-check on a pod that passes, the cost
+// every review pays after the rules.
+func BenchmarkWarning(b *testing.B) {
+	p := restrictedPod()
+	for b.Loop() {
+		if Warning(p) != "" {
+			b.Fatal("restricted pod fails")
+		}
+	}
+}
+
+func TestFailures(t *testing.T) {
+	if f := Failures(restrictedPod()); f != nil {
+		t.Errorf("a restricted pod fails %+v", f)
+	}
+	p := restrictedPod()
+	p.Spec.Containers[0].SecurityContext.Privileged = ptr(true)
+	long := strings.Repeat("x", 600)
+	p.Spec.Volumes = []corev1.Volume{{Name: long, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/data"}}}}
+	f := Failures(p)
+	if len(f) != 2 || f[0].Reason != "privileged" || !strings.Contains(f[0].Detail, `container "app"`) || f[1].Reason != "restricted volume types" {
+		t.Fatalf("Failures = %+v, want privileged then restricted volume types", f)
+	}
+	if len(f[1].Detail) != maxDetail+len("...") || !strings.HasSuffix(f[1].Detail, "...") {
+		t.Errorf("a detail of %d bytes was not cut to %d: %d bytes", len(long), maxDetail, len(f[1].Detail))
+	}
+	if v := Violations(p); len(v) != 2 || v[0] != f[0].Reason+": "+f[0].Detail {
+		t.Errorf("Violations = %q, want Failures as reason: detail", v)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secure-defaults/secure-defaults/internal/testutil"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
@@ -34,15 +35,7 @@ type setup struct {
 	noCert   bool // start without certificate files
 	reviewer server.Reviewer
 	tweak    func(*server.Options)
-}
-
-func generate(t *testing.T, kt pki.KeyType) *pki.Bundle {
-	t.Helper()
-	b, err := pki.Throwaway(pki.ThrowawayOptions{KeyType: kt, Hosts: []string{"localhost", "127.0.0.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	logTo    io.Writer // as well as the test log
 }
 
 func writePair(t *testing.T, certFile, keyFile string, b *pki.Bundle) {
@@ -60,7 +53,7 @@ func start(t *testing.T, s setup) *testServer {
 	dir := t.TempDir()
 	ts := &testServer{certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"), roots: x509.NewCertPool(), done: make(chan error, 1)}
 	if !s.noCert {
-		b := generate(t, s.keyType)
+		b := testutil.Throwaway(t, s.keyType)
 		writePair(t, ts.certFile, ts.keyFile, b)
 		ts.roots.AppendCertsFromPEM(b.CA.CertPEM)
 	}
@@ -71,7 +64,11 @@ func start(t *testing.T, s setup) *testServer {
 	if s.tweak != nil {
 		s.tweak(o)
 	}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var w io.Writer = testWriter{t}
+	if s.logTo != nil {
+		w = io.MultiWriter(w, s.logTo)
+	}
+	log := slog.New(server.TruncatingHandler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}), server.MaxLogValue))
 	m := metrics.New("test", "abc123")
 	r := s.reviewer
 	if r == nil {
@@ -168,18 +165,6 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// waitFor polls cond until it holds; the bound only catches a hang.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // testWriter sends the server's log lines to the test log.

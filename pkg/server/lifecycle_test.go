@@ -14,8 +14,9 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
+	"github.com/secure-defaults/secure-defaults/internal/testutil"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
@@ -26,7 +27,7 @@ import (
 // the new serial must be served afterwards.
 func TestCertificateRotation(t *testing.T) {
 	ts := start(t, setup{tweak: func(o *server.Options) { o.CertPollInterval = time.Millisecond }})
-	next := generate(t, pki.RSA)
+	next := testutil.Throwaway(t, pki.RSA)
 	ts.roots.AppendCertsFromPEM(next.CA.CertPEM) // the clients trust the old and the new CA
 	good := at.Review(at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())})
 
@@ -59,14 +60,14 @@ func TestCertificateRotation(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "requests before the rotation", func() bool { return ok.Load() >= 20 })
+	testutil.WaitFor(t, "requests before the rotation", func() bool { return ok.Load() >= 20 })
 	// Write the key first and the certificate second, each truncated then
 	// filled: the watcher sees a new key with the old certificate, then
 	// partial certificates, before the good pair.
 	writePair(t, ts.certFile, ts.keyFile, next)
-	waitFor(t, "the new serial to be served", sawNew.Load)
+	testutil.WaitFor(t, "the new serial to be served", sawNew.Load)
 	before := ok.Load()
-	waitFor(t, "requests after the rotation", func() bool { return ok.Load() >= before+20 })
+	testutil.WaitFor(t, "requests after the rotation", func() bool { return ok.Load() >= before+20 })
 	stop.Store(true)
 	wg.Wait()
 	if failed.Load() != 0 {
@@ -141,7 +142,7 @@ func TestShutdownDrains(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "the stream to flow", func() bool { return answered.Load() >= 20 })
+	testutil.WaitFor(t, "the stream to flow", func() bool { return answered.Load() >= 20 })
 
 	// Three reviews held inside the handler while shutdown begins.
 	const held = 3
@@ -156,7 +157,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 
 	ts.cancel()
-	waitFor(t, "the listener to refuse new connections", func() bool {
+	testutil.WaitFor(t, "the listener to refuse new connections", func() bool {
 		conn, err := net.Dial("tcp", ts.Addr().String())
 		if err == nil {
 			conn.Close()
@@ -221,7 +222,7 @@ func TestReadiness(t *testing.T) {
 		t.Error("a request succeeded without a certificate")
 	}
 
-	b := generate(t, pki.ECDSA)
+	b := testutil.Throwaway(t, pki.ECDSA)
 	ts.roots.AppendCertsFromPEM(b.CA.CertPEM)
 	writePair(t, ts.certFile, ts.keyFile, b)
 	if err := ts.ReloadCertificate(); err != nil {

@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -48,7 +48,7 @@ func TestMetricsCountTraffic(t *testing.T) {
 	c := ts.client(true)
 	running := at.Hardened(at.Pod())
 	debugged := running.DeepCopy()
-	withEphemeral("dbg")(debugged)
+	at.WithEphemeral("dbg")(debugged)
 	const badObject = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","operation":"CREATE","resource":{"version":"v1","resource":"pods"},"object":{"spec":"x"}}}`
 
 	type send struct {

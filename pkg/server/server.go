@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -38,6 +37,7 @@ type Auditor interface {
 // Metrics records what the server refuses and serves the /metrics page.
 type Metrics interface {
 	metrics.Recorder
+	certwatch.Observer
 	Handler() http.Handler
 }
 
@@ -53,6 +53,9 @@ const (
 	idleTimeout = 120 * time.Second
 	// maxReviewTimeout caps ?timeout=: the API server allows at most 30 s.
 	maxReviewTimeout = 30 * time.Second
+	// maxLoggedValue bounds each value the server logs or echoes back from
+	// a request, so a hostile body cannot turn into a megabyte log line.
+	maxLoggedValue = 512
 )
 
 // Server serves the webhook. Create it with New and start it with Run.
@@ -63,6 +66,10 @@ type Server struct {
 	metrics  Metrics
 	log      *slog.Logger
 	certs    *certwatch.Watcher
+	tlsConf  *tls.Config
+	bytes    *byteBudget
+	slots    reviewSlots
+	large    reviewSlots // held as well by reviews of bodies over largeBodyBytes
 
 	serving      atomic.Bool
 	started      chan struct{}
@@ -83,15 +90,33 @@ func New(o Options, r Reviewer, m Metrics, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	minTLS, _ := o.tlsMinVersion()
-	return &Server{
+	s := &Server{
 		opts:     o,
 		minTLS:   minTLS,
 		reviewer: r,
 		metrics:  m,
 		log:      log,
 		certs:    certwatch.New(o.CertFile, o.KeyFile, o.CertPollInterval, log),
+		bytes:    &byteBudget{limit: o.MaxBytesInFlight, reserve: reservedBytes, smallBody: smallBodyBytes},
+		slots:    make(reviewSlots, o.MaxReviewsInFlight),
+		large:    make(reviewSlots, maxLargeInFlight),
 		started:  make(chan struct{}),
-	}, nil
+	}
+	s.certs.SetObserver(m)
+	s.tlsConf = &tls.Config{
+		MinVersion:     minTLS,
+		CipherSuites:   tls12Suites,
+		GetCertificate: s.certs.GetCertificate,
+		NextProtos:     []string{"http/1.1"},
+	}
+	if o.ClientCAFile != "" {
+		pool, err := loadClientCAs(o.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		s.tlsConf.ClientCAs, s.tlsConf.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return s, nil
 }
 
 // Started is closed once both listeners are bound; Addr and MetricsAddr are
@@ -120,7 +145,8 @@ func (s *Server) SetCertificate(certPEM, keyPEM []byte) error {
 }
 
 // Ready returns nil when the webhook can take reviews: a certificate is
-// loaded, the HTTPS listener is serving, and shutdown has not begun.
+// loaded and has not expired, the HTTPS listener is serving, and shutdown
+// has not begun.
 func (s *Server) Ready() error {
 	if s.shuttingDown.Load() {
 		return errors.New("shutting down")
@@ -157,7 +183,7 @@ func (s *Server) Run(ctx context.Context) error {
 	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	webhook := &http.Server{
 		Handler:           s.webhookMux(),
-		TLSConfig:         &tls.Config{MinVersion: s.minTLS, GetCertificate: s.certs.GetCertificate, NextProtos: []string{"http/1.1"}},
+		TLSConfig:         s.tlsConf,
 		TLSNextProto:      map[string]func(*http.Server, *tls.Conn, http.Handler){}, // no HTTP/2
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
@@ -184,7 +210,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	go func() {
 		defer wg.Done()
-		if err := webhook.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		if err := webhook.ServeTLS(newLimitListener(ln, s.opts.MaxConnections), "", ""); !errors.Is(err, http.ErrServerClosed) {
 			serveErr <- fmt.Errorf("webhook listener: %w", err)
 		}
 	}()
@@ -238,6 +264,11 @@ func (s *Server) metricsMux() http.Handler {
 			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
+		if warning := s.certs.Warning(); warning != "" {
+			// Still ready: see the certwatch package doc for why.
+			io.WriteString(w, "ok; warning: "+warning+"\n")
+			return
+		}
 		io.WriteString(w, "ok\n")
 	})
 	return mux
@@ -266,16 +297,26 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
 		return
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit)); err != nil {
-		if _, tooLarge := errors.AsType[*http.MaxBytesError](err); tooLarge {
+	// The buffer grows with the bytes that arrive, never with the declared
+	// length, and every byte is charged to the bytes in flight.
+	body, charged, err := readBody(http.MaxBytesReader(w, r.Body, limit), r.ContentLength, limit, s.bytes)
+	defer s.bytes.give(charged)
+	if err != nil {
+		_, maxBytes := errors.AsType[*http.MaxBytesError](err)
+		_, tooLarge := errors.AsType[*tooLargeError](err)
+		switch {
+		case maxBytes || tooLarge:
 			s.refuse(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
-			return
+		case errors.Is(err, errBusy):
+			// Read the rest into nothing (bounded by the limit and the read
+			// timeout, holding no memory), so the client is not cut off
+			// mid-upload and sees the 429 rather than a reset connection.
+			io.Copy(io.Discard, io.LimitReader(r.Body, limit))
+			w.Header().Set("Connection", "close")
+			s.busy(w, r, "too many request bytes in flight")
+		default:
+			s.refuse(w, r, http.StatusBadRequest, "reading the request body: "+err.Error())
 		}
-		s.refuse(w, r, http.StatusBadRequest, "reading the request body: "+err.Error())
 		return
 	}
 
@@ -292,7 +333,20 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 	if a, ok := s.reviewer.(Auditor); ok && r.URL.Path == "/audit" {
 		review = a.Audit
 	}
-	out, err := review(ctx, buf.Bytes())
+	if int64(len(body)) > largeBodyBytes {
+		// Decoding a large pod costs many times its size in memory.
+		if err := s.large.acquire(ctx); err != nil {
+			s.busy(w, r, "too many large reviews in flight")
+			return
+		}
+		defer s.large.release()
+	}
+	if err := s.slots.acquire(ctx); err != nil {
+		s.busy(w, r, "too many reviews in flight")
+		return
+	}
+	out, err := review(ctx, body)
+	s.slots.release()
 	if err != nil {
 		s.refuse(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -305,9 +359,18 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 }
 
 // refuse answers a request that could not be reviewed, logs one line and
-// counts it.
+// counts it. msg may quote the request: it is cut to maxLoggedValue.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	msg = Truncate(msg, maxLoggedValue)
 	s.metrics.ObserveRejected()
 	s.log.Warn("refused a request to /mutate", slog.Int("status", code), slog.String("remote", r.RemoteAddr), slog.String("reason", msg))
 	http.Error(w, msg, code)
+}
+
+// busy answers 429 to a request refused by a bound on work in flight. The
+// API server treats it as a failed call (failurePolicy applies) and its
+// client retries the create.
+func (s *Server) busy(w http.ResponseWriter, r *http.Request, why string) {
+	w.Header().Set("Retry-After", "1")
+	s.refuse(w, r, http.StatusTooManyRequests, "the webhook is busy: "+why+"; retry")
 }

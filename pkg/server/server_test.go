@@ -10,20 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/admission"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
-
-func withEphemeral(name string) func(*corev1.Pod) {
-	return func(p *corev1.Pod) {
-		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
-			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1"},
-		})
-	}
-}
 
 // reviewCase is one well-formed review and what the rules make of it.
 type reviewCase struct {
@@ -36,9 +28,9 @@ type reviewCase struct {
 }
 
 func reviewCases() []reviewCase {
-	running := at.Hardened(at.Pod(withEphemeral("debug-1")))
+	running := at.Hardened(at.Pod(at.WithEphemeral("debug-1")))
 	debugged := running.DeepCopy()
-	withEphemeral("debug-2")(debugged)
+	at.WithEphemeral("debug-2")(debugged)
 	return []reviewCase{
 		{"mutated", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}, "mutated", at.Apply},
 		{"unchanged", at.Request{Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Hardened(at.Pod()))}, "unchanged", at.Apply},
@@ -152,5 +144,34 @@ func TestTLSMinVersion(t *testing.T) {
 				t.Errorf("handshake error = %v, want success %v", err, tt.wantOK)
 			}
 		})
+	}
+}
+
+// TestAuditOverTLS sends a review to POST /audit: the same checks as
+// /mutate, an answer without a patch, with the would-default annotation and
+// warnings; a body that is not a review gets 400 there too.
+func TestAuditOverTLS(t *testing.T) {
+	ts := start(t, setup{})
+	c := ts.client(true)
+	url := strings.TrimSuffix(ts.url(), "/mutate") + "/audit"
+	r, err := post(c, url+"?timeout=10s", "application/json", at.Review(at.Request{UID: "a", Operation: admissionv1.Create, Resource: at.PodsResource, Object: at.RawPod(at.Pod())}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	resp, err := at.DecodeResponse(r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !resp.Allowed || len(resp.Patch) > 0 || resp.AuditAnnotations[admission.AuditAnnotationWouldDefault] == "" || len(resp.Warnings) == 0 {
+		t.Errorf("audit answer: allowed %v, patch %q, annotations %v, warnings %q", resp.Allowed, resp.Patch, resp.AuditAnnotations, resp.Warnings)
+	}
+	if r, err := post(c, url, "application/json", []byte("{}")); err != nil || r.status != http.StatusBadRequest {
+		t.Errorf("not a review on /audit: %v, status %d", err, r.status)
+	}
+	if r, err := post(c, url, "text/plain", []byte("{}")); err != nil || r.status != http.StatusUnsupportedMediaType {
+		t.Errorf("wrong content type on /audit: %v, status %d", err, r.status)
 	}
 }

@@ -20,7 +20,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
-	at "github.com/secure-defaults/secure-defaults/pkg/admission/admissiontest"
+	at "github.com/secure-defaults/secure-defaults/internal/admissiontest"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 

@@ -32,6 +32,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -187,7 +188,7 @@ func operations(pod *corev1.Pod) []op {
 	if pod.Annotations == nil {
 		ops = append(ops, op{"add", "/metadata/annotations", map[string]string{defaults.DefaultedAnnotation: value}})
 	} else {
-		ops = append(ops, op{"add", "/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(defaults.DefaultedAnnotation, "~", "~0"), "/", "~1"), value})
+		ops = append(ops, op{"add", "/metadata/annotations/" + jsonpointer.Escape(defaults.DefaultedAnnotation), value})
 	}
 	return ops
 }

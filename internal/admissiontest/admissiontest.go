@@ -47,6 +47,17 @@ func Hardened(p *corev1.Pod) *corev1.Pod {
 	return p
 }
 
+// WithEphemeral is a tweak that adds an ephemeral container named name that
+// targets the container "app", as `kubectl debug` does.
+func WithEphemeral(name string) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: name, Image: "registry.example/debug:1"},
+			TargetContainerName:      "app",
+		})
+	}
+}
+
 // OptedOut is a tweak that adds the opt-out annotation.
 func OptedOut(p *corev1.Pod) {
 	if p.Annotations == nil {

@@ -1,0 +1,211 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/secure-defaults/secure-defaults/e2e/framework"
+)
+
+// TestCABundleOnlyPolicy applies the ValidatingAdmissionPolicy of
+// deploy/base/02-admissionpolicy.yaml to the real API server and acts as the
+// webhook's ServiceAccount (RBAC lets it update its configuration): every
+// change but the caBundle is refused, the caBundle goes through, and other
+// users are not affected.
+func TestCABundleOnlyPolicy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cp := controlPlane
+	suffix := fmt.Sprintf("%d", time.Now().UnixNano())
+	name := "cabundle-only-" + suffix
+	ns := "vap-" + suffix
+	user := "system:serviceaccount:" + ns + ":secure-defaults"
+
+	// The shipped policy and binding, pointed at this test's ServiceAccount.
+	root, err := framework.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "base", "02-admissionpolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy admissionregistrationv1.ValidatingAdmissionPolicy
+	var binding admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "ValidatingAdmissionPolicy":
+			err = yaml.UnmarshalStrict([]byte(doc), &policy)
+		case "ValidatingAdmissionPolicyBinding":
+			err = yaml.UnmarshalStrict([]byte(doc), &binding)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", meta.Kind, err)
+		}
+	}
+	if len(policy.Spec.MatchConditions) != 1 || !strings.Contains(policy.Spec.MatchConditions[0].Expression, "system:serviceaccount:secure-defaults:secure-defaults") {
+		t.Fatalf("the policy's match condition %+v does not name the shipped ServiceAccount", policy.Spec.MatchConditions)
+	}
+	policy.Spec.MatchConditions[0].Expression = strings.ReplaceAll(policy.Spec.MatchConditions[0].Expression,
+		"system:serviceaccount:secure-defaults:secure-defaults", user)
+	policy.ObjectMeta = metav1.ObjectMeta{Name: name}
+	binding.ObjectMeta = metav1.ObjectMeta{Name: name}
+	binding.Spec.PolicyName = name
+
+	admin := cp.Client.AdmissionregistrationV1()
+	if _, err := admin.ValidatingAdmissionPolicies().Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the shipped policy: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = admin.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	if _, err := admin.ValidatingAdmissionPolicyBindings().Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the shipped binding: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = admin.ValidatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+
+	// A webhook configuration that matches no namespace, so it affects no
+	// other test, and the RBAC of the built-in mode on it.
+	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Webhooks: []admissionregistrationv1.MutatingWebhook{{
+			Name:                    "pods.secure-defaults.dev",
+			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/mutate"), CABundle: []byte("first")},
+			Rules:                   []admissionregistrationv1.RuleWithOperations{{Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods"}}}},
+			NamespaceSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"vap-test-matches-nothing": suffix}},
+			FailurePolicy:           ptr.To(admissionregistrationv1.Ignore),
+			SideEffects:             ptr.To(admissionregistrationv1.SideEffectClassNone),
+			AdmissionReviewVersions: []string{"v1"},
+			TimeoutSeconds:          ptr.To[int32](5),
+		}},
+	}
+	if _, err := admin.MutatingWebhookConfigurations().Create(ctx, cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = admin.MutatingWebhookConfigurations().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	rbac := cp.Client.RbacV1()
+	if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"admissionregistration.k8s.io"}, Resources: []string{"mutatingwebhookconfigurations"},
+			ResourceNames: []string{name}, Verbs: []string{"get", "update"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rbac.ClusterRoles().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	if _, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+
+	// The webhook's identity, by impersonation.
+	asWebhook := rest.CopyConfig(cp.Config)
+	asWebhook.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	webhookClient, err := kubernetes.NewForConfig(asWebhook)
+	if err != nil {
+		t.Fatal(err)
+	}
+	configs := webhookClient.AdmissionregistrationV1().MutatingWebhookConfigurations()
+
+	// update changes the stored configuration with change, as the webhook's
+	// ServiceAccount (dry run unless real).
+	update := func(change func(*admissionregistrationv1.MutatingWebhook), real bool) error {
+		cur, err := configs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get as the ServiceAccount: %v", err)
+		}
+		change(&cur.Webhooks[0])
+		opts := metav1.UpdateOptions{}
+		if !real {
+			opts.DryRun = []string{metav1.DryRunAll}
+		}
+		_, err = configs.Update(ctx, cur, opts)
+		return err
+	}
+	widen := func(w *admissionregistrationv1.MutatingWebhook) {
+		w.Rules[0].Operations = append(w.Rules[0].Operations, admissionregistrationv1.Update)
+	}
+
+	// The API server learns of policies through an informer: poll (dry
+	// run) until a change to a rule is refused.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		err := update(widen, false)
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			if !strings.Contains(err.Error(), "only the caBundle") {
+				t.Fatalf("refused with %v, want the policy's message", err)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatalf("dry-run update as the ServiceAccount: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the policy never refused a change to a rule")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	refused := []struct {
+		what   string
+		change func(*admissionregistrationv1.MutatingWebhook)
+	}{
+		{"a rule widened", widen},
+		{"the URL", func(w *admissionregistrationv1.MutatingWebhook) {
+			w.ClientConfig.URL = ptr.To("https://attacker.example/mutate")
+		}},
+		{"the namespace selector", func(w *admissionregistrationv1.MutatingWebhook) { w.NamespaceSelector = &metav1.LabelSelector{} }},
+		{"the failure policy", func(w *admissionregistrationv1.MutatingWebhook) {
+			w.FailurePolicy = ptr.To(admissionregistrationv1.Fail)
+		}},
+		{"the timeout", func(w *admissionregistrationv1.MutatingWebhook) { w.TimeoutSeconds = ptr.To[int32](30) }},
+		{"the name", func(w *admissionregistrationv1.MutatingWebhook) { w.Name = "other.secure-defaults.dev" }},
+	}
+	for _, r := range refused {
+		if err := update(r.change, true); err == nil || !strings.Contains(err.Error(), "only the caBundle") {
+			t.Errorf("%s, as the webhook's ServiceAccount: %v, want refused by the policy", r.what, err)
+		}
+	}
+	if err := update(func(w *admissionregistrationv1.MutatingWebhook) { w.ClientConfig.CABundle = []byte("second") }, true); err != nil {
+		t.Fatalf("changing the caBundle as the webhook's ServiceAccount: %v", err)
+	}
+	got, err := admin.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Webhooks[0].ClientConfig.CABundle) != "second" || len(got.Webhooks[0].Rules[0].Operations) != 1 {
+		t.Errorf("stored webhook %+v: want the new caBundle and the rules unchanged", got.Webhooks[0])
+	}
+	// Anyone else (here the admin) is not held by the policy.
+	got.Webhooks[0].Rules[0].Operations = append(got.Webhooks[0].Rules[0].Operations, admissionregistrationv1.Update)
+	if _, err := admin.MutatingWebhookConfigurations().Update(ctx, got, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+		t.Errorf("the admin changing a rule: %v, want allowed", err)
+	}
+}
