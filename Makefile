@@ -50,6 +50,11 @@ validation: ## The API server's own pod validation over every rule fixture, the 
 .PHONY: test
 test: lint unit fuzz-smoke validation ## lint + all unit tests + a short run of every fuzz target + the API server's validation check.
 
+.PHONY: generate
+generate: ## Regenerate the shipped MutatingAdmissionPolicy (deploy/policy) from the rules (review the diff!).
+	UPDATE_GOLDEN=1 $(GO) test ./pkg/export/ -run TestGolden
+	git diff --stat -- deploy/policy
+
 .PHONY: golden
 golden: ## Regenerate the mutate goldens (pkg/manifest/testdata/golden, the README's mutate diffs; review the diff!).
 	UPDATE_GOLDEN=1 $(GO) test ./pkg/manifest/ ./pkg/cli/ -run 'Golden|Readme'

@@ -37,6 +37,7 @@ func commands() []command {
 		{name: "serve", summary: "run the admission webhook server", run: runServe},
 		{name: "mutate", summary: "apply the secure defaults to manifests offline (for CI and review)", run: runMutate},
 		{name: "audit", summary: "report what opting in would do to the workloads of a live cluster", run: runAudit},
+		{name: "export", summary: "print the rules as a MutatingAdmissionPolicy, for clusters that want no webhook", run: runExport},
 		{name: "version", summary: "print the version", run: runVersion},
 	}
 }

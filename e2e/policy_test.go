@@ -1,0 +1,385 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/secure-defaults/secure-defaults/pkg/config"
+	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/export"
+)
+
+// policyLabel selects the namespaces of this test's policy binding. The
+// exported binding selects secure-defaults.dev/inject=enabled, which the
+// webhook's namespaces carry too; here the two must not overlap.
+const policyLabel = "test.secure-defaults.dev/policy"
+
+// installPolicy creates the policy exported under cfg as name, and a binding
+// to the namespaces labelled policyLabel=name, and removes them when t ends.
+func installPolicy(ctx context.Context, t *testing.T, cfg *config.Configuration, name string) {
+	t.Helper()
+	p, err := export.Build(cfg, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Binding.Spec.MatchResources.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{policyLabel: name}}
+	api := controlPlane.Client.AdmissionregistrationV1()
+	if _, err := api.MutatingAdmissionPolicies().Create(ctx, p.Policy, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the policy: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = api.MutatingAdmissionPolicies().Delete(context.Background(), p.Policy.Name, metav1.DeleteOptions{})
+	})
+	if _, err := api.MutatingAdmissionPolicyBindings().Create(ctx, p.Binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the binding: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = api.MutatingAdmissionPolicyBindings().Delete(context.Background(), p.Binding.Name, metav1.DeleteOptions{})
+	})
+}
+
+// policyName names the policy exported under the shipped configuration.
+const policyName = "secure-defaults-e2e"
+
+// policyNamespace creates a namespace bound to the policy named policy (and
+// not opted in to the webhook), with Pod Security level level.
+func policyNamespace(ctx context.Context, t *testing.T, prefix, policy, level string) string {
+	t.Helper()
+	ns, err := controlPlane.CreateNamespace(ctx, prefix, map[string]string{policyLabel: policy, psaEnforce: level})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// TestMutatingAdmissionPolicy checks the exported policy on the real API
+// server against the real webhook: every corpus pod is created (dry run) in
+// a namespace bound to the policy and in one served by the webhook, and the
+// two results must be equal but for the differences export documents.
+func TestMutatingAdmissionPolicy(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	dir := t.TempDir()
+	var w *webhook
+	var polRestricted, polPrivileged, whRestricted, whPrivileged string
+	parent := t
+	if !timed(t, "setup: the webhook and the policy", func(t *testing.T) {
+		var err error
+		if w, err = buildWebhook(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := register(ctx, webhookConfig(w, admissionregistrationv1.Fail)); err != nil {
+			t.Fatal(err)
+		}
+		installPolicy(ctx, parent, config.Default(), policyName) // removed when the whole test ends
+		whRestricted = namespace(ctx, t, "map-webhook-restricted-", true, psaRestricted)
+		whPrivileged = namespace(ctx, t, "map-webhook-privileged-", true, psaPrivileged)
+		polRestricted = policyNamespace(ctx, t, "map-policy-restricted-", policyName, psaRestricted)
+		polPrivileged = policyNamespace(ctx, t, "map-policy-privileged-", policyName, psaPrivileged)
+		if err := waitEffective(ctx, whRestricted); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitEffective(ctx, polRestricted); err != nil {
+			t.Fatalf("the policy never mutated a plain pod: %v", err)
+		}
+	}) {
+		t.FailNow()
+	}
+	t.Cleanup(func() {
+		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), webhookConfigName, metav1.DeleteOptions{})
+		if err := w.stop(); err != nil {
+			t.Errorf("stopping the webhook: %v", err)
+		}
+	})
+
+	timed(t, "corpus: policy and webhook give the same pod", func(t *testing.T) {
+		testPolicyCorpus(ctx, t, polRestricted, polPrivileged, whRestricted, whPrivileged)
+	})
+	timed(t, "documented difference tmp-volume-name", func(t *testing.T) {
+		testTmpVolumeName(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference ephemeral-containers", func(t *testing.T) {
+		testPolicyEphemeral(ctx, t, polPrivileged)
+	})
+	timed(t, "hundreds of containers stay within the CEL cost limits", func(t *testing.T) {
+		testPolicyManyContainers(ctx, t, polRestricted)
+	})
+	timed(t, "opt-out and skip annotations", func(t *testing.T) {
+		testPolicyOptOuts(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "a configuration: rules off, exclusions, no pod opt-out", func(t *testing.T) {
+		testPolicyConfiguration(ctx, t)
+	})
+}
+
+// testPolicyConfiguration exports the policy under a configuration that
+// switches a rule off, excludes containers and images and ignores the pods'
+// opt-outs, and checks every corpus pod against what the rules predict
+// under the same configuration.
+func testPolicyConfiguration(ctx context.Context, t *testing.T) {
+	cfg, err := config.Decode([]byte(`apiVersion: config.secure-defaults.dev/v1alpha1
+kind: Configuration
+rules:
+  drop-all-capabilities: {enabled: false}
+excludeContainers: ["istio-*", "log-?hipper"]
+excludeImages: ["*/legacy/*"]
+allowPodOptOut: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "secure-defaults-e2e-config"
+	installPolicy(ctx, t, cfg, name)
+	ns := policyNamespace(ctx, t, "map-config-", name, psaPrivileged)
+	if err := waitEffective(ctx, ns); err != nil {
+		t.Fatalf("the policy never mutated a plain pod: %v", err)
+	}
+	for _, cp := range loadCorpus(t) {
+		t.Run(cp.where, func(t *testing.T) {
+			if err := ensureServiceAccount(ctx, ns, cp.input.Spec.ServiceAccountName); err != nil {
+				t.Fatal(err)
+			}
+			input := forCreate(cp.input, ns, cp.where)
+			byPolicy, err := controlPlane.DryRunCreate(ctx, input)
+			if err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+			want := input.DeepCopy()
+			defaults.Apply(want, cfg.Options())
+			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(want), withoutToken(input)) {
+				t.Errorf("policy's pod differs from the rules' under the configuration: %s", d)
+			}
+		})
+	}
+}
+
+// documentedDifferences names, per corpus pod, the documented differences
+// (export.Differences IDs) that show in it. Every other pod must come out
+// of the policy exactly as out of the webhook.
+var documentedDifferences = map[string][]string{}
+
+func testPolicyCorpus(ctx context.Context, t *testing.T, polRestricted, polPrivileged, whRestricted, whPrivileged string) {
+	var same int
+	for _, cp := range loadCorpus(t) {
+		t.Run(cp.where, func(t *testing.T) {
+			pol, wh := polRestricted, whRestricted
+			if cp.insecure != "" || cp.optedOut {
+				pol, wh = polPrivileged, whPrivileged
+			}
+			for _, ns := range []string{pol, wh} {
+				if err := ensureServiceAccount(ctx, ns, cp.input.Spec.ServiceAccountName); err != nil {
+					t.Fatal(err)
+				}
+			}
+			byWebhook, err := controlPlane.DryRunCreate(ctx, forCreate(cp.input, wh, cp.where))
+			if err != nil {
+				t.Fatalf("the webhook's namespace rejected it: %v", err)
+			}
+			input := forCreate(cp.input, pol, cp.where)
+			byPolicy, err := controlPlane.DryRunCreate(ctx, input)
+			if err != nil {
+				// Valid stays valid: admitted with the webhook's
+				// defaults, it must be admitted with the policy's.
+				t.Fatalf("the policy's namespace rejected it: %v", err)
+			}
+			byPolicy, byWebhook = withoutToken(byPolicy), withoutToken(byWebhook)
+			diffs := ruleOwnedDiff(byPolicy, byWebhook, input)
+			if allowed := documentedDifferences[cp.where]; len(allowed) > 0 {
+				if len(diffs) == 0 {
+					t.Errorf("documented differences %v no longer show: drop them from documentedDifferences", allowed)
+				}
+				t.Logf("differences allowed by %v: %s", allowed, strings.Join(diffs, "; "))
+				diffs = nil
+			}
+			for _, d := range diffs {
+				t.Errorf("policy's pod differs from the webhook's: %s", d)
+			}
+			if len(diffs) == 0 {
+				same++
+			}
+			for _, d := range keptUserFields(byPolicy, input) {
+				t.Errorf("user's value changed by the policy: %s", d)
+			}
+			if cp.optedOut && byPolicy.Annotations[defaults.DefaultedAnnotation] != "" {
+				t.Errorf("opted-out pod was defaulted: %s", byPolicy.Annotations[defaults.DefaultedAnnotation])
+			}
+			// Idempotence: the policy's output, created again, comes back
+			// unchanged.
+			again, err := controlPlane.DryRunCreate(ctx, forCreate(byPolicy, pol, cp.where))
+			if err != nil {
+				t.Fatalf("the policy's own output was rejected: %v", err)
+			}
+			for _, d := range ruleOwnedDiff(withoutToken(again), byPolicy, byPolicy) {
+				t.Errorf("a second pass changed the pod: %s", d)
+			}
+		})
+	}
+	t.Logf("%d corpus pods identical under the policy and the webhook", same)
+}
+
+// testTmpVolumeName pins the documented difference in /tmp volume names:
+// when tmp-<container> is taken, the webhook hashes, the policy counts.
+func testTmpVolumeName(ctx context.Context, t *testing.T, pol, wh string) {
+	pod := func(ns string) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "tmp-taken-", Namespace: ns},
+			Spec: corev1.PodSpec{
+				Volumes: []corev1.Volume{{Name: "tmp-app", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+				Containers: []corev1.Container{{
+					Name: "app", Image: "registry.example/app:1.0",
+					SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
+					VolumeMounts:    []corev1.VolumeMount{{Name: "tmp-app", MountPath: "/data"}},
+				}},
+			},
+		}
+	}
+	byPolicy, err := controlPlane.DryRunCreate(ctx, pod(pol))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byWebhook, err := controlPlane.DryRunCreate(ctx, pod(wh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tmpMount(byPolicy.Spec.Containers[0]); got != "tmp-c0-0" {
+		t.Errorf("policy: /tmp volume %q, want tmp-c0-0", got)
+	}
+	if got := tmpMount(byWebhook.Spec.Containers[0]); got == "tmp-app" || !strings.HasPrefix(got, "tmp-app-") {
+		t.Errorf("webhook: /tmp volume %q, want tmp-app-<hash>", got)
+	}
+	if !hasVolume(byPolicy, "tmp-c0-0") {
+		t.Errorf("policy: no volume tmp-c0-0 in [%s]", volumeNames(byPolicy.Spec.Volumes))
+	}
+}
+
+func tmpMount(c corev1.Container) string {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == "/tmp" {
+			return m.Name
+		}
+	}
+	return ""
+}
+
+// testPolicyEphemeral pins the documented difference for ephemeral
+// containers: the policy leaves a debug container as it came.
+func testPolicyEphemeral(ctx context.Context, t *testing.T, ns string) {
+	pods := controlPlane.Client.CoreV1().Pods(ns)
+	created, err := pods.Create(ctx, plainPod(ns), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Spec.EphemeralContainers = append(created.Spec.EphemeralContainers, corev1.EphemeralContainer{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "registry.example/debug:1.0"},
+	})
+	updated, err := pods.UpdateEphemeralContainers(ctx, created.Name, created, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := updated.Spec.EphemeralContainers[0].SecurityContext; sc != nil {
+		t.Errorf("policy defaulted the ephemeral container: %s (update export.Differences)", toJSON(sc))
+	}
+	if updated.Annotations[defaults.DefaultedAnnotation] == "" {
+		t.Errorf("the pod itself was not defaulted on create")
+	}
+}
+
+// testPolicyManyContainers creates the largest kind of pod we expect: 250
+// init containers and 250 containers, each with a read-only root filesystem,
+// so every rule writes into every container.
+func testPolicyManyContainers(ctx context.Context, t *testing.T, ns string) {
+	const n = 250
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "many-", Namespace: ns}}
+	for i := 0; i < n; i++ {
+		sc := &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: fmt.Sprintf("init-%d", i), Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: fmt.Sprintf("app-%d", i), Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
+	}
+	got, err := controlPlane.DryRunCreate(ctx, pod)
+	if err != nil {
+		t.Fatalf("rejected: %v", err)
+	}
+	want, _ := predict(pod)
+	for _, d := range ruleOwnedDiff(got, want, pod) {
+		t.Error(d)
+	}
+}
+
+// testPolicyOptOuts checks the pod annotations that opt out, against the
+// webhook.
+func testPolicyOptOuts(ctx context.Context, t *testing.T, pol, wh string) {
+	base := plainPod("")
+	base.Spec.InitContainers = []corev1.Container{{Name: "setup", Image: "registry.example/app:1.0"}}
+	base.Spec.Containers = append(base.Spec.Containers, corev1.Container{Name: "sidecar", Image: "registry.example/app:1.0"})
+	for name, ann := range map[string]map[string]string{
+		"opted out":                    {defaults.InjectKey: " Disabled "},
+		"skip-rules":                   {defaults.SkipRulesAnnotation: "drop-all-capabilities, seccomp-runtime-default,unknown"},
+		"skip-containers":              {defaults.SkipContainersAnnotation: "sidecar,setup"},
+		"skip-containers and rules":    {defaults.SkipContainersAnnotation: "app", defaults.SkipRulesAnnotation: "run-as-non-root"},
+		"defaulted annotation kept":    {defaults.DefaultedAnnotation: "zz-other, tmp-emptydir"},
+		"pod seccomp annotation":       {corev1.SeccompPodAnnotationKey: "localhost/profiles/a.json"},
+		"container seccomp annotation": {corev1.SeccompContainerAnnotationKeyPrefix + "sidecar": "unconfined"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := base.DeepCopy()
+			in.Annotations = ann
+			a, b := in.DeepCopy(), in.DeepCopy()
+			a.Namespace, b.Namespace = pol, wh
+			byPolicy, err := controlPlane.DryRunCreate(ctx, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byWebhook, err := controlPlane.DryRunCreate(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(byWebhook), in) {
+				t.Errorf("policy's pod differs from the webhook's: %s", d)
+			}
+		})
+	}
+}
+
+// withoutToken drops the ServiceAccount token volume and its mounts, which
+// the API server adds under a random name: two pods compare equal without.
+func withoutToken(p *corev1.Pod) *corev1.Pod {
+	p = p.DeepCopy()
+	token := map[string]bool{}
+	var vs []corev1.Volume
+	for _, v := range p.Spec.Volumes {
+		if isServiceAccountToken(v) {
+			token[v.Name] = true
+			continue
+		}
+		vs = append(vs, v)
+	}
+	p.Spec.Volumes = vs
+	strip := func(cs []corev1.Container) {
+		for i := range cs {
+			var ms []corev1.VolumeMount
+			for _, m := range cs[i].VolumeMounts {
+				if !token[m.Name] {
+					ms = append(ms, m)
+				}
+			}
+			cs[i].VolumeMounts = ms
+		}
+	}
+	strip(p.Spec.InitContainers)
+	strip(p.Spec.Containers)
+	return p
+}
