@@ -24,7 +24,9 @@
 // about 7 MiB, some 680 bytes a digest), concurrent lookups of one image share one
 // registry request, and every lookup waits at most its timeout and never past
 // the caller's deadline; the registry work itself goes on up to the timeout
-// and fills the cache for the next review. Failures are not cached.
+// and fills the cache for the next review. A failure is remembered for ten
+// seconds, so a registry that is down or stalls costs one lookup timeout per
+// image every ten seconds, not one per review.
 //
 // Credentials are anonymous, plus the webhook's own docker config file (read
 // at each registry request, so a rotated Secret takes effect), plus whatever

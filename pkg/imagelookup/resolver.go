@@ -54,10 +54,23 @@ type Resolver struct {
 	observer   Observer
 	digests    *lru.Cache // digest key -> Facts
 	refs       *lru.Cache // image as written in a pod -> refEntry
+	failures   *lru.Cache // flight key -> failureEntry
+	failureTTL time.Duration
 	flights    singleflight.Group
 	now        func() time.Time
 	budget     byteBudget
 	flightTime time.Duration
+}
+
+// failureTTL is how long a failed lookup is answered from memory: a
+// registry that is down or stalls then costs one lookup timeout per image
+// every failureTTL, not one per review.
+const failureTTL = 10 * time.Second
+
+// failureEntry is a failed lookup, kept until until.
+type failureEntry struct {
+	err       error
+	at, until time.Time
 }
 
 // refEntry is the digest key an image reference, as written, was last seen
@@ -89,15 +102,17 @@ func New(cfg Config, opts ...Option) (*Resolver, error) {
 	}
 	platforms, _ := parsePlatforms(cfg.Platforms)
 	r := &Resolver{
-		cfg:       cfg,
-		platforms: platforms,
-		keychain:  authn.NewMultiKeychain(),
-		transport: remote.DefaultTransport,
-		observer:  nopObserver{},
-		digests:   lru.New(cfg.CacheSize),
-		refs:      lru.New(cfg.CacheSize),
-		now:       time.Now,
-		budget:    byteBudget{compressed: cfg.MaxLayerBytes, uncompressed: cfg.MaxUncompressedBytes},
+		cfg:        cfg,
+		platforms:  platforms,
+		keychain:   authn.NewMultiKeychain(),
+		transport:  remote.DefaultTransport,
+		observer:   nopObserver{},
+		digests:    lru.New(cfg.CacheSize),
+		refs:       lru.New(cfg.CacheSize),
+		failures:   lru.New(cfg.CacheSize),
+		failureTTL: failureTTL,
+		now:        time.Now,
+		budget:     byteBudget{compressed: cfg.MaxLayerBytes, uncompressed: cfg.MaxUncompressedBytes},
 		// The shared registry work outlives a review that gives up on it,
 		// so a slow registry still fills the cache for the next review.
 		flightTime: cfg.Timeout,
@@ -146,14 +161,28 @@ func (r *Resolver) lookup(ctx context.Context, image string, creds authn.Keychai
 			return v.(Facts), ResultHit, nil
 		}
 	}
+	flight := ref.Name() + "\x00" + credKey
+	if v, ok := r.failures.Get(flight); ok {
+		if e := v.(failureEntry); r.now().Before(e.until) {
+			res := ResultError
+			if errors.Is(e.err, ErrTimeout) {
+				res = ResultTimeout
+			}
+			return Facts{}, res, fmt.Errorf("image %q: %w (from %s ago; asked again after %s)", image, e.err, r.now().Sub(e.at).Round(time.Millisecond), r.failureTTL)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	ch := r.flights.DoChan(ref.Name()+"\x00"+credKey, func() (any, error) {
+	ch := r.flights.DoChan(flight, func() (any, error) {
 		fctx, fcancel := context.WithTimeout(context.Background(), r.flightTime)
 		defer fcancel()
 		f, err := r.fetch(fctx, image, ref, creds)
 		if err != nil && fctx.Err() != nil {
 			err = fmt.Errorf("%w after %s: %w", ErrTimeout, r.flightTime, err)
+		}
+		if err != nil {
+			now := r.now()
+			r.failures.Add(flight, failureEntry{err: err, at: now, until: now.Add(r.failureTTL)})
 		}
 		return f, err
 	})

@@ -247,6 +247,7 @@ func TestLookupRegistryFailures(t *testing.T) {
 			})
 			rec := &recorder{}
 			r := newResolver(t, reg, nil, imagelookup.WithObserver(rec))
+			imagelookup.SetFailureTTL(r, 50*time.Millisecond)
 			_, err := r.Lookup(context.Background(), ref, nil, "")
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("got %v, want an error with %s", err, tc.err)
@@ -254,9 +255,22 @@ func TestLookupRegistryFailures(t *testing.T) {
 			if rec.get(tc.result) != 1 {
 				t.Errorf("results %v, want one %s", rec.counts, tc.result)
 			}
-			// A failure is not cached: once the registry answers, so does
-			// the lookup.
+			// For a while the failure is answered from memory: a registry
+			// that is down costs one lookup per image, not one per review.
+			asked := reg.Requests.Load()
+			if _, err := r.Lookup(context.Background(), ref, nil, ""); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("again at once: %v, want the same failure", err)
+			}
+			if reg.Requests.Load() != asked {
+				t.Error("a failure seconds old sent the lookup to the registry again")
+			}
+			if rec.get(tc.result) != 2 {
+				t.Errorf("results %v, want two %s", rec.counts, tc.result)
+			}
+			// Then the registry is asked again, and once it answers, so
+			// does the lookup.
 			reg.Gate(nil)
+			time.Sleep(60 * time.Millisecond)
 			if f, err := r.Lookup(context.Background(), ref, nil, ""); err != nil || f.Verdict != imagelookup.VerdictNonRoot {
 				t.Errorf("after recovery: %s, %v", f.Verdict, err)
 			}
@@ -324,6 +338,7 @@ func TestLookupBasicAuth(t *testing.T) {
 
 	write("puller", "wrong")
 	r := newResolver(t, reg, func(c *imagelookup.Config) { c.DockerConfig = cfgFile })
+	imagelookup.SetFailureTTL(r, 0) // each lookup below asks the registry
 	_, err := r.Lookup(context.Background(), ref, nil, "")
 	if err == nil {
 		t.Fatal("wrong password: no error")
