@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/e2e/framework/images"
 	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
@@ -139,6 +141,53 @@ func TestImageLookup(t *testing.T) {
 			t.Errorf("warnings %q do not say the registry did not answer", got)
 		}
 		t.Logf("create took %s with the registry stalled (lookup timeout 2s, webhook timeout 5s)", took.Round(time.Millisecond))
+	})
+
+	// With the kubelet: the images the runtime pulls are the ones the
+	// webhook reads, from the same loopback registry.
+	t.Run("real pods: root and named-user images reach Running", func(t *testing.T) {
+		needNode(t)
+		cases := []struct {
+			name string
+			pod  *corev1.Pod
+			uid  int
+		}{
+			{"root image (no USER), opted in, baseline", probePod(baseline, "root-empty", testImages.RootEmpty), 0},
+			{"root image (USER 0), opted in, baseline", probePod(baseline, "root-zero", testImages.RootZero), 0},
+			{"named user image (USER app), opted in, restricted", probePod(restricted, "named", testImages.Named), images.NamedUID},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				// A server-side dry run shows what kubectl would: the
+				// stored spec and the warnings.
+				seen.take()
+				created, err := client.CoreV1().Pods(tc.pod.Namespace).Create(ctx, tc.pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+				if err != nil {
+					t.Fatalf("dry-run create: %v", err)
+				}
+				warned := strings.Join(seen.take(), "\n")
+				o := controlPlane.RunPod(ctx, tc.pod, 90*time.Second)
+				defer controlPlane.DeletePods(ctx, []framework.PodOutcome{o})
+				t.Logf("outcome: %s; warnings: %q", o, warned)
+				if o.State != "Running" {
+					t.Fatalf("got %s, want Running", o)
+				}
+				r, err := controlPlane.ProbeReport(ctx, o.Pod, "app")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.UID != tc.uid {
+					t.Errorf("runs as uid %d, want %d", r.UID, tc.uid)
+				}
+				sc := created.Spec.Containers[0].SecurityContext
+				if tc.uid == 0 && !strings.Contains(warned, "runs as root") {
+					t.Errorf("no warning that the image runs as root: %q", warned)
+				}
+				if tc.uid != 0 && (sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != int64(tc.uid)) {
+					t.Errorf("named user: securityContext %s, want runAsUser %d pinned", toJSON(sc), tc.uid)
+				}
+			})
+		}
 	})
 
 	t.Run("metrics count the lookups", func(t *testing.T) {
