@@ -121,6 +121,9 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	timed(t, "opt-out and skip annotations", func(t *testing.T) {
 		testPolicyOptOuts(ctx, t, polPrivileged, whPrivileged)
 	})
+	timed(t, "reinvoked after a later webhook injects a container", func(t *testing.T) {
+		testPolicyReinvocation(ctx, t, polPrivileged)
+	})
 	timed(t, "a configuration: rules off, exclusions, no pod opt-out", func(t *testing.T) {
 		testPolicyConfiguration(ctx, t)
 	})
@@ -382,4 +385,44 @@ func withoutToken(p *corev1.Pod) *corev1.Pod {
 	strip(p.Spec.InitContainers)
 	strip(p.Spec.Containers)
 	return p
+}
+
+// testPolicyReinvocation registers a webhook that injects a sidecar after
+// the policy has run (webhooks run after policies): reinvocationPolicy
+// IfNeeded must run the policy again, so the injected container gets its
+// defaults too, and the pod's own containers are not defaulted twice.
+func testPolicyReinvocation(ctx context.Context, t *testing.T, ns string) {
+	inj, err := startPatcher(t, []byte(`[{"op":"add","path":"/spec/containers/-","value":{"name":"injected","image":"registry.example/proxy:1.0"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := inj.config()
+	cfg.Name = "zz-e2e-injector"
+	cfg.Webhooks[0].Name = "injector.e2e.secure-defaults.dev"
+	cfg.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	if err := register(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
+	})
+	var got *corev1.Pod
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := controlPlane.WaitForMutation(wctx, plainPod(ns), func(p *corev1.Pod) bool {
+		got = p
+		return len(p.Spec.Containers) == 2
+	}); err != nil {
+		t.Fatalf("the injector never ran: %v", err)
+	}
+	want, _ := predict(got)
+	for _, d := range ruleOwnedDiff(withoutToken(got), withoutToken(want), withoutToken(got)) {
+		t.Errorf("a second pass of the rules would change the pod: %s", d)
+	}
+	if sc := got.Spec.Containers[1].SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || sc.Capabilities == nil {
+		t.Errorf("injected container not defaulted: %s", toJSON(sc))
+	}
+	if drop := got.Spec.Containers[0].SecurityContext.Capabilities.Drop; len(drop) != 1 {
+		t.Errorf("the pod's own container: capabilities.drop %v, want [ALL] once", drop)
+	}
 }
