@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,6 +17,7 @@ import (
 	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
 	"k8s.io/kubernetes/pkg/capabilities"
 
+	"github.com/secure-defaults/secure-defaults/internal/jsontree"
 	"github.com/secure-defaults/secure-defaults/internal/podgen"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
@@ -201,27 +200,15 @@ func TestMutateCorpus(t *testing.T) {
 // named and namespaced as the API server would see it.
 func podAt(t *testing.T, doc []byte, ptr, name string) *corev1.Pod {
 	t.Helper()
-	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
+	root, err := jsontree.Decode(doc)
+	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	if ptr != "" {
-		for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
-			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-			switch node := v.(type) {
-			case map[string]any:
-				v = node[tok]
-			case []any:
-				i, err := strconv.Atoi(tok)
-				if err != nil || i < 0 || i >= len(node) {
-					t.Fatalf("%s: bad index %q in %s", name, tok, ptr)
-				}
-				v = node[i]
-			default:
-				t.Fatalf("%s: %s does not lead to an object", name, ptr)
-			}
-		}
+	nodes, err := jsontree.Path(root, ptr)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
+	v := nodes[len(nodes)-1]
 	raw, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)

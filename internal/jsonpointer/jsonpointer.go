@@ -1,7 +1,8 @@
 // Package jsonpointer escapes and unescapes the reference tokens of JSON
 // pointers (RFC 6901), the one copy of that rule in the project: the patch
-// paths of pkg/patch and pkg/manifest, and the tests' tree walks
-// (internal/jsontree) and hand-made patches use it.
+// paths of pkg/patch, pkg/manifest and pkg/admission's audit answers, the
+// tests' tree walks (internal/jsontree) and the patches the e2e suite and
+// hack/bench write by hand all use it.
 package jsonpointer
 
 import "strings"

@@ -120,3 +120,41 @@ func Names(doc []byte, heading string) ([]string, error) {
 	}
 	return names, nil
 }
+
+// CodeBlock returns the first fenced code block in the section with the given
+// heading (up to the next heading of the same or a higher level), without its
+// fences, for tests that check an example in the doc is valid.
+func CodeBlock(doc []byte, heading string) (string, error) {
+	level := strings.IndexFunc(heading, func(r rune) bool { return r != '#' })
+	if level <= 0 {
+		return "", fmt.Errorf("heading %q does not start with #", heading)
+	}
+	in, found, fenced := false, false, false
+	var b strings.Builder
+	sc := bufio.NewScanner(bytes.NewReader(doc))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case fenced && strings.HasPrefix(line, "```"):
+			return b.String(), nil
+		case fenced:
+			b.WriteString(line + "\n")
+		case strings.HasPrefix(line, "#"):
+			l := strings.IndexFunc(line, func(r rune) bool { return r != '#' })
+			if strings.TrimSpace(line) == heading {
+				in, found = true, true
+			} else if in && l > 0 && l <= level {
+				return "", fmt.Errorf("%s: no code block under %q", Path, heading)
+			}
+		case in && strings.HasPrefix(line, "```"):
+			fenced = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	if !found {
+		return "", fmt.Errorf("%s has no heading %q", Path, heading)
+	}
+	return "", fmt.Errorf("%s: no complete code block under %q", Path, heading)
+}

@@ -35,3 +35,15 @@ func TestReadFindsTheReference(t *testing.T) {
 		t.Errorf("the reference doc's metrics table: %q, %v", names, err)
 	}
 }
+
+func TestCodeBlock(t *testing.T) {
+	doc := []byte("## A\n\ntext\n\n```yaml\nk: v\nl: w\n```\n\n## B\n\nno block\n\n## C\n```\nunclosed\n")
+	if got, err := CodeBlock(doc, "## A"); err != nil || got != "k: v\nl: w\n" {
+		t.Errorf("CodeBlock(## A) = %q, %v", got, err)
+	}
+	for _, h := range []string{"## B", "## C", "## D"} {
+		if got, err := CodeBlock(doc, h); err == nil {
+			t.Errorf("CodeBlock(%s) = %q, want an error", h, got)
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
 )
 
 // maxWouldWarnings bounds the "would set" warnings of one audited review; the
@@ -34,7 +36,7 @@ func describePatch(p []byte, pod *corev1.Pod) ([]string, error) {
 	for _, op := range ops {
 		tokens := strings.Split(strings.TrimPrefix(op.Path, "/"), "/")
 		for i, t := range tokens {
-			tokens[i] = strings.NewReplacer("~1", "/", "~0", "~").Replace(t)
+			tokens[i] = jsonpointer.Unescape(t)
 		}
 		if len(tokens) == 0 || tokens[0] != "spec" {
 			continue

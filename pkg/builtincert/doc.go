@@ -19,6 +19,9 @@
 //     least PropagationDelay after the new CA was created) is the serving
 //     certificate switched to the new CA; the old CA leaves the bundle when it
 //     expires.
+//   - a Secret that is deleted or loses its CA is recreated with a new CA, and
+//     the CAs already published in the caBundle stay in it until they expire,
+//     so the other replicas' certificates stay trusted while they catch up.
 //
 // The Secret's keys are tls.crt and tls.key (the serving pair), ca.crt (the
 // trust bundle, the exact bytes published as caBundle), and ca-signer.crt and

@@ -3,9 +3,11 @@ package builtincert
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -123,6 +125,12 @@ func (m *Manager) reconcileSecret(ctx context.Context, client kubernetes.Interfa
 	}
 	st := decodeState(sec.Data)
 	now := m.now()
+	if st.signer == nil {
+		// The Secret lost its CA: a new one is made, and the CAs the API
+		// servers trust now stay trusted until they expire, so the other
+		// replicas' certificates keep working while they catch up.
+		st.bundle = append(st.bundle, m.publishedCAs(ctx, client)...)
+	}
 
 	reason, err := m.planCA(&st, now)
 	if err != nil {
@@ -168,7 +176,9 @@ func (m *Manager) getOrCreateSecret(ctx context.Context, client kubernetes.Inter
 	if !apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("reading Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
 	}
-	var st state
+	// A Secret deleted and recreated keeps the CAs already published (see
+	// reconcileSecret).
+	st := state{bundle: m.publishedCAs(ctx, client)}
 	now := m.now()
 	if _, err := m.planCA(&st, now); err != nil {
 		return nil, err
@@ -221,6 +231,37 @@ func (m *Manager) updateSecret(ctx context.Context, secrets interface {
 		return nil, fmt.Errorf("updating Secret %s/%s: %w", m.opts.Namespace, m.opts.SecretName, err)
 	}
 	return updated, nil
+}
+
+// maxKeptCAs bounds the CAs carried over from a published caBundle.
+const maxKeptCAs = 8
+
+// publishedCAs returns the CAs of the caBundle now published on the entries
+// of the webhook configuration that point at our Service (at most
+// maxKeptCAs; planCA drops expired ones). Errors read as none: this only
+// softens a repair.
+func (m *Manager) publishedCAs(ctx context.Context, client kubernetes.Interface) []*x509.Certificate {
+	cfg, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Get(ctx, m.opts.WebhookConfigurationName, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []*x509.Certificate
+	for _, w := range cfg.Webhooks {
+		svc := w.ClientConfig.Service
+		if svc == nil || svc.Name != m.opts.ServiceName || svc.Namespace != m.opts.Namespace {
+			continue
+		}
+		certs, err := pki.ParseCerts(w.ClientConfig.CABundle)
+		if err != nil {
+			continue
+		}
+		for _, c := range certs {
+			if c.IsCA && len(out) < maxKeptCAs && !slices.ContainsFunc(out, c.Equal) {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }
 
 // syncWebhook sets caBundle on every entry of the webhook configuration whose

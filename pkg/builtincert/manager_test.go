@@ -517,6 +517,7 @@ func TestRepairs(t *testing.T) {
 			if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
 				t.Fatal(err)
 			}
+			before := servedPair(t, m).Cert
 			tt.break_(t, c)
 			clock.Set(t0.Add(time.Minute))
 			if _, err := m.reconcile(context.Background(), c, testLogger()); err != nil {
@@ -529,6 +530,11 @@ func TestRepairs(t *testing.T) {
 			}
 			if err := apiServerAccepts(servedPair(t, m).Cert, bundle, clock.Now()); err != nil {
 				t.Errorf("served certificate rejected after repair: %v", err)
+			}
+			// Other replicas still serve the certificate from before: the
+			// repair keeps its CA in the bundle.
+			if err := apiServerAccepts(before, bundle, clock.Now()); err != nil {
+				t.Errorf("the certificate served before the repair is rejected after it: %v", err)
 			}
 		})
 	}

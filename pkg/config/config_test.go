@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/secure-defaults/secure-defaults/internal/refdoc"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -111,7 +112,24 @@ func TestDecodeDefaults(t *testing.T) {
 	}
 }
 
-func TestDecodeSPECExample(t *testing.T) {
+// TestReferenceExampleDecodes decodes the example of docs/reference.md
+// ("Configuration file"), so the documented file is always one that loads.
+func TestReferenceExampleDecodes(t *testing.T) {
+	doc, err := refdoc.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := refdoc.CodeBlock(doc, "## Configuration file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Decode([]byte(example)); err != nil {
+		t.Errorf("the example of %s does not decode: %v\n%s", refdoc.Path, err, example)
+	}
+}
+
+// TestDecodeEveryField sets every field of the file at once.
+func TestDecodeEveryField(t *testing.T) {
 	in := header + `rules:                         # every rule on unless turned off here
   tmp-emptydir: {enabled: false}
 imageLookup:

@@ -14,6 +14,11 @@
 //   - ?timeout=Ns, which the API server adds, bounds the review's context;
 //   - a panic answers 500 instead of dropping the connection.
 //
+// The serving certificate comes from a pkg/certwatch Watcher: either the
+// --tls-cert-file and --tls-private-key-file it reloads when they change, or,
+// with no files, the pairs handed over in process with SetCertificate (the
+// built-in certificate mode, --self-signed). /readyz fails until one loads.
+//
 // HTTP/2 is off on the webhook port: the API server calls webhooks over
 // HTTP/1.1, and leaving HTTP/2 off removes its rapid-reset class of attacks.
 // The idle timeout is longer than the API server's 90 s keep-alive, so the

@@ -42,7 +42,8 @@ func scrape(t *testing.T, url string) map[string]float64 {
 }
 
 // TestMetricsCountTraffic sends known traffic and checks the exact counts on
-// the /metrics page.
+// the /metrics page. The names and labels it reads are those of
+// docs/reference.md ("Metrics"), which dashboards and alerts rely on.
 func TestMetricsCountTraffic(t *testing.T) {
 	ts := start(t, setup{})
 	c := ts.client(true)
