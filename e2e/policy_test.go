@@ -130,7 +130,8 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 }
 
 // testPolicyConfiguration exports the policy under a configuration that
-// switches a rule off, excludes containers and images and ignores the pods'
+// switches a rule off and an optional one on (read-only-root-filesystem, whose
+// value tmp-emptydir reads), excludes containers and images and ignores the pods'
 // opt-outs, and checks every corpus pod against what the rules predict
 // under the same configuration.
 func testPolicyConfiguration(ctx context.Context, t *testing.T) {
@@ -138,6 +139,7 @@ func testPolicyConfiguration(ctx context.Context, t *testing.T) {
 kind: Configuration
 rules:
   drop-all-capabilities: {enabled: false}
+  read-only-root-filesystem: {enabled: true}
 excludeContainers: ["istio-*", "log-?hipper"]
 excludeImages: ["*/legacy/*"]
 allowPodOptOut: false

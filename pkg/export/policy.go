@@ -24,8 +24,10 @@ type Policy struct {
 
 // celRule is the CEL form of one rule of package defaults.
 type celRule struct {
-	// variables come after the shared ones; they may read "variables.<id>Active".
-	variables func() []admissionregistrationv1.Variable
+	// variables come after the shared ones and those of the rules before it;
+	// they may read "variables.<prefix>Active". on holds the IDs of the rules
+	// in the policy.
+	variables func(on map[string]bool) []admissionregistrationv1.Variable
 	// patches are CEL expressions of type list(JSONPatch), in the order they apply.
 	patches func() []string
 	// changed is a CEL bool: the rule changes the pod.
@@ -41,11 +43,12 @@ type celRule struct {
 // celRules maps each rule ID of package defaults to its CEL form. A test
 // fails when a registered rule is missing here.
 var celRules = map[string]celRule{
-	"run-as-non-root":         runAsNonRoot,
-	"drop-all-capabilities":   dropAllCapabilities,
-	"seccomp-runtime-default": seccompRuntimeDefault,
-	"no-privilege-escalation": noPrivilegeEscalation,
-	"tmp-emptydir":            tmpEmptyDir,
+	"run-as-non-root":           runAsNonRoot,
+	"drop-all-capabilities":     dropAllCapabilities,
+	"seccomp-runtime-default":   seccompRuntimeDefault,
+	"no-privilege-escalation":   noPrivilegeEscalation,
+	"read-only-root-filesystem": readOnlyRootFilesystem,
+	"tmp-emptydir":              tmpEmptyDir,
 }
 
 // notInCEL names the rules the policy does not implement yet, with why; all
@@ -53,18 +56,18 @@ var celRules = map[string]celRule{
 // configuration that switches one on cannot be exported: Build says so
 // rather than print a policy that silently does less than the webhook.
 var notInCEL = map[string]string{
-	"read-only-root-filesystem": "not exported yet: tmp-emptydir would have to read the value it sets in the same pass",
-	"run-as-user":               "not exported yet: its configured IDs and per-container fallback have no CEL form here",
-	"fs-group":                  "not exported yet",
-	"no-service-account-token":  "not exported yet",
+	"run-as-user":              "not exported yet: its configured IDs and per-container fallback have no CEL form here",
+	"fs-group":                 "not exported yet",
+	"no-service-account-token": "not exported yet",
 }
 
 // windowsOnly names the rules that stay away from Windows pods.
 var windowsOnly = map[string]bool{
-	"drop-all-capabilities":   true,
-	"seccomp-runtime-default": true,
-	"no-privilege-escalation": true,
-	"tmp-emptydir":            true,
+	"drop-all-capabilities":     true,
+	"seccomp-runtime-default":   true,
+	"no-privilege-escalation":   true,
+	"read-only-root-filesystem": true,
+	"tmp-emptydir":              true,
 }
 
 // Build returns the policy and binding named name implementing, under cfg (a
@@ -78,6 +81,10 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 	}
 	opts := cfg.Options()
 	vars := sharedVariables(opts)
+	on := map[string]bool{}
+	for _, id := range defaults.RuleIDs() {
+		on[id] = opts.Enabled(id)
+	}
 	var patches []string
 	var applied []string // pairs of CEL: ID, changed
 	var ids []string
@@ -99,7 +106,7 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 			active += " && !variables.windows"
 		}
 		vars = append(vars, variable(cr.prefix+"Active", active))
-		vars = append(vars, cr.variables()...)
+		vars = append(vars, cr.variables(on)...)
 		patches = append(patches, cr.patches()...)
 		if cr.podWants != "" {
 			podWants = append(podWants, cr.podWants)

@@ -227,6 +227,18 @@ func TestConfiguration(t *testing.T) {
 			}
 		}
 	})
+	t.Run("tmp-emptydir reads what read-only-root-filesystem sets", func(t *testing.T) {
+		if v := variable0(build(t, config.Default()), "ctrTmp"); strings.Contains(v, "Rofs") {
+			t.Errorf("read-only-root-filesystem is off, ctrTmp reads it: %s", v)
+		}
+		p := build(t, load(t, "rules:\n  read-only-root-filesystem: {enabled: true}\n"))
+		if v := variable0(p, "ctrTmp"); !strings.Contains(v, "variables.ctrRofs[i]") {
+			t.Errorf("ctrTmp does not read ctrRofs: %s", v)
+		}
+		if !strings.Contains(variable0(p, "applied"), "read-only-root-filesystem") {
+			t.Errorf("read-only-root-filesystem missing from applied")
+		}
+	})
 	t.Run("every rule off is an error", func(t *testing.T) {
 		c := load(t, "rules:\n  run-as-non-root: {enabled: false}\n  drop-all-capabilities: {enabled: false}\n  seccomp-runtime-default: {enabled: false}\n  no-privilege-escalation: {enabled: false}\n  tmp-emptydir: {enabled: false}\n")
 		if _, err := Build(c, ""); err == nil {
