@@ -130,8 +130,9 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 }
 
 // testPolicyConfiguration exports the policy under a configuration that
-// switches a rule off and an optional one on (read-only-root-filesystem, whose
-// value tmp-emptydir reads), excludes containers and images and ignores the pods'
+// switches a rule off and optional ones on (read-only-root-filesystem, whose
+// value tmp-emptydir reads; fs-group with its own group;
+// no-service-account-token), excludes containers and images and ignores the pods'
 // opt-outs, and checks every corpus pod against what the rules predict
 // under the same configuration.
 func testPolicyConfiguration(ctx context.Context, t *testing.T) {
@@ -140,6 +141,8 @@ kind: Configuration
 rules:
   drop-all-capabilities: {enabled: false}
   read-only-root-filesystem: {enabled: true}
+  fs-group: {enabled: true, fsGroup: 2000}
+  no-service-account-token: {enabled: true}
 excludeContainers: ["istio-*", "log-?hipper"]
 excludeImages: ["*/legacy/*"]
 allowPodOptOut: false
@@ -150,12 +153,30 @@ allowPodOptOut: false
 	const name = "secure-defaults-e2e-config"
 	installPolicy(ctx, t, cfg, name)
 	ns := policyNamespace(ctx, t, "map-config-", name, psaPrivileged)
+	plain := namespace(ctx, t, "map-none-", false, psaPrivileged)
 	if err := waitEffective(ctx, ns); err != nil {
 		t.Fatalf("the policy never mutated a plain pod: %v", err)
 	}
-	for _, cp := range loadCorpus(t) {
+	// A pod whose ServiceAccount mounts no token: the one case where
+	// no-service-account-token sets its field (otherwise the ServiceAccount
+	// plugin has mounted the token before any webhook or policy runs).
+	noToken := plainPod("")
+	noToken.Spec.ServiceAccountName = "no-token"
+	for _, n := range []string{ns, plain} {
+		if _, err := controlPlane.Client.CoreV1().ServiceAccounts(n).Create(ctx, &corev1.ServiceAccount{
+			ObjectMeta:                   metav1.ObjectMeta{Name: "no-token"},
+			AutomountServiceAccountToken: ptr.To(false),
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corpus := append(loadCorpus(t), corpusPod{where: "account without token: Pod no-token", input: noToken})
+	for _, cp := range corpus {
 		t.Run(cp.where, func(t *testing.T) {
 			if err := ensureServiceAccount(ctx, ns, cp.input.Spec.ServiceAccountName); err != nil {
+				t.Fatal(err)
+			}
+			if err := ensureServiceAccount(ctx, plain, cp.input.Spec.ServiceAccountName); err != nil {
 				t.Fatal(err)
 			}
 			input := forCreate(cp.input, ns, cp.where)
@@ -163,9 +184,23 @@ allowPodOptOut: false
 			if err != nil {
 				t.Fatalf("rejected: %v", err)
 			}
-			want := input.DeepCopy()
+			// The rules see the pod as the API server's own admission
+			// plugins leave it (the ServiceAccount token volume, which
+			// no-service-account-token reads, included): what a namespace
+			// without policy or webhook stores.
+			before, err := controlPlane.DryRunCreate(ctx, forCreate(cp.input, plain, cp.where))
+			if err != nil {
+				t.Fatalf("rejected without the policy: %v", err)
+			}
+			want := before.DeepCopy()
 			defaults.Apply(want, cfg.Options())
-			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(want), withoutToken(input)) {
+			if a, b := byPolicy.Spec.AutomountServiceAccountToken, want.Spec.AutomountServiceAccountToken; (a == nil) != (b == nil) || (a != nil && *a != *b) {
+				t.Errorf("automountServiceAccountToken = %v, want %v", toJSON(a), toJSON(b))
+			}
+			if cp.input == noToken && ptr.Deref(byPolicy.Spec.AutomountServiceAccountToken, true) {
+				t.Errorf("no-service-account-token did not set automountServiceAccountToken: false")
+			}
+			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(want), withoutToken(before)) {
 				t.Errorf("policy's pod differs from the rules' under the configuration: %s", d)
 			}
 		})

@@ -49,6 +49,13 @@ var celRules = map[string]celRule{
 	"no-privilege-escalation":   noPrivilegeEscalation,
 	"read-only-root-filesystem": readOnlyRootFilesystem,
 	"tmp-emptydir":              tmpEmptyDir,
+	"no-service-account-token":  noServiceAccountToken,
+}
+
+// configuredRules are the CEL forms of rules that take settings from the
+// configuration.
+var configuredRules = map[string]func(defaults.Options) celRule{
+	"fs-group": fsGroup,
 }
 
 // notInCEL names the rules the policy does not implement yet, with why; all
@@ -56,9 +63,7 @@ var celRules = map[string]celRule{
 // configuration that switches one on cannot be exported: Build says so
 // rather than print a policy that silently does less than the webhook.
 var notInCEL = map[string]string{
-	"run-as-user":              "not exported yet: its configured IDs and per-container fallback have no CEL form here",
-	"fs-group":                 "not exported yet",
-	"no-service-account-token": "not exported yet",
+	"run-as-user": "not exported yet: its configured IDs and per-container fallback have no CEL form here",
 }
 
 // windowsOnly names the rules that stay away from Windows pods.
@@ -68,6 +73,7 @@ var windowsOnly = map[string]bool{
 	"no-privilege-escalation":   true,
 	"read-only-root-filesystem": true,
 	"tmp-emptydir":              true,
+	"fs-group":                  true,
 }
 
 // Build returns the policy and binding named name implementing, under cfg (a
@@ -94,6 +100,9 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 			continue
 		}
 		cr, ok := celRules[r.ID]
+		if build, configured := configuredRules[r.ID]; configured {
+			cr, ok = build(opts), true
+		}
 		if !ok {
 			why := notInCEL[r.ID]
 			if why == "" {

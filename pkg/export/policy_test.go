@@ -160,6 +160,9 @@ func checkBalanced(t *testing.T, p *admissionregistrationv1.MutatingAdmissionPol
 func TestEveryRuleHasCEL(t *testing.T) {
 	for _, r := range defaults.Rules() {
 		_, ok := celRules[r.ID]
+		if _, configured := configuredRules[r.ID]; configured {
+			ok = true
+		}
 		_, not := notInCEL[r.ID]
 		switch {
 		case ok && not:
@@ -181,6 +184,11 @@ func TestEveryRuleHasCEL(t *testing.T) {
 	for id := range notInCEL {
 		if !slices.Contains(defaults.RuleIDs(), id) {
 			t.Errorf("notInCEL has %s, which is not a rule", id)
+		}
+	}
+	for id := range configuredRules {
+		if _, dup := celRules[id]; dup || !slices.Contains(defaults.RuleIDs(), id) {
+			t.Errorf("configuredRules has %s, which is not a rule or is in celRules too", id)
 		}
 	}
 	for id := range celRules {
@@ -312,6 +320,12 @@ func TestTmpMountRegexp(t *testing.T) {
 	re := regexp.MustCompile(tmpMountRegexp)
 	for _, p := range []string{"/tmp", "/tmp/", "//tmp", "/./tmp", "/tmp/.", "/tmp/./", "/.//tmp//", "tmp", "/tmpx", "/tmp/x", "/x/tmp", "/.tmp", "", "/", "/tm"} {
 		if got, want := re.MatchString(p), p != "" && path.Clean(p) == "/tmp"; got != want {
+			t.Errorf("%q: %v, want %v", p, got, want)
+		}
+	}
+	re = regexp.MustCompile(cleanPathRegexp(serviceAccountTokenPath))
+	for _, p := range []string{serviceAccountTokenPath, serviceAccountTokenPath + "/", "/var//run/./secrets/kubernetes.io/serviceaccount/.", "/var/run/secrets/kubernetesXio/serviceaccount", "/var/run/secrets/kubernetes.io/serviceaccount/token", "var/run/secrets/kubernetes.io/serviceaccount"} {
+		if got, want := re.MatchString(p), path.Clean(p) == serviceAccountTokenPath; got != want {
 			t.Errorf("%q: %v, want %v", p, got, want)
 		}
 	}
