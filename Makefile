@@ -20,7 +20,7 @@ build: ## Build the binary into bin/.
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/secure-defaults
 
 .PHONY: demo
-demo: ## Start a local kube-apiserver + the webhook, create the example workloads, show what was added.
+demo: ## Local cluster (as root with a kubelet): the webhook as a pod, the example pods running, what they see from inside.
 	hack/demo.sh
 
 .PHONY: demo-offline
@@ -65,11 +65,12 @@ fuzz: ## Run every fuzz target for 5 minutes.
 	hack/fuzz.sh 5m
 
 .PHONY: e2e-bins
-e2e-bins: ## Build (once, cached outside the repo) kube-apiserver, etcd and kubectl v1.37.2.
+e2e-bins: ## Build (once, cached outside the repo) kube-apiserver, etcd, kubectl and kubelet v1.37.2.
 	hack/e2e-bins.sh
 
 .PHONY: e2e
-e2e: ## End-to-end tests against a real kube-apiserver and etcd on loopback (SECURE_DEFAULTS_E2E_KEEP=1 keeps logs).
+e2e: ## End-to-end tests: real kube-apiserver, etcd, kubelet and containerd on loopback (root; SECURE_DEFAULTS_E2E_KEEP=1 keeps logs).
+	@if [ "$$(id -u)" = 0 ] && [ "$${SECURE_DEFAULTS_E2E_NODE:-on}" != off ]; then hack/node-packages.sh; fi
 	SECURE_DEFAULTS_E2E_BINS="$$(hack/e2e-bins.sh)" $(GO) test -tags e2e -count=1 -timeout 30m -v ./e2e/...
 
 .PHONY: verify-deploy
@@ -79,6 +80,10 @@ verify-deploy: ## helm lint/template + kustomize build, and check both rendering
 .PHONY: bench
 bench: ## Benchmarks (~3-4 min, not in CI): handler vs floor, TLS load vs a controller-runtime reference, API server latency; see docs/performance.md.
 	hack/bench.sh
+
+.PHONY: stress
+stress: build ## Hostile load on the real binary (slow and large bodies, repeated names, bad certificates): peak RSS and latency; see docs/hardening.md.
+	$(GO) run ./hack/stress -bin $(BIN)
 
 .PHONY: clean
 clean: ## Remove build output.

@@ -16,10 +16,20 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/e2e/framework/images"
 )
 
-// controlPlane is shared by every test in the package; TestMain starts it.
+// controlPlane is shared by every test in the package; TestMain starts it,
+// with a node unless nodeEnv is "off".
 var controlPlane *framework.ControlPlane
+
+// The test images, the registry serving them and a directory to build more
+// in; set by TestMain when there is a node.
+var (
+	testImages    *images.Refs
+	imageRegistry *images.Registry
+	imageWorkDir  string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -36,16 +46,52 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	opts := framework.Options{BinDir: bins}
+	if nodeEnabled() {
+		start := time.Now()
+		reg, err := images.StartRegistry()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		defer reg.Close()
+		root, err := framework.RepoRoot()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		imgDir, err := os.MkdirTemp("", "secure-defaults-e2e-images-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		defer os.RemoveAll(imgDir)
+		if testImages, err = images.PushTestImages(ctx, reg, root, imgDir); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e:", err)
+			return 1
+		}
+		imageRegistry, imageWorkDir = reg, imgDir
+		fmt.Fprintf(os.Stderr, "e2e: test images built and pushed to %s in %s\n", reg.Host, time.Since(start).Round(10*time.Millisecond))
+		opts.Node = &framework.NodeOptions{
+			SandboxImage:        testImages.Pause,
+			PlainHTTPRegistries: []string{reg.Host},
+			Logf:                func(f string, a ...any) { fmt.Fprintf(os.Stderr, "e2e: "+f+"\n", a...) },
+		}
+	}
 	start := time.Now()
-	cp, err := framework.Start(ctx, framework.Options{BinDir: bins})
+	cp, err := framework.Start(ctx, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: starting the control plane:", err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "e2e: control plane ready in %s at %s (logs in %s)\n",
-		time.Since(start).Round(10*time.Millisecond), cp.Config.Host, cp.Dir)
+	what := "control plane"
+	if cp.Node != nil {
+		what = "control plane and node"
+	}
+	fmt.Fprintf(os.Stderr, "e2e: %s ready in %s at %s (logs in %s)\n",
+		what, time.Since(start).Round(10*time.Millisecond), cp.Config.Host, cp.Dir)
 	controlPlane = cp
 
 	code := m.Run()
@@ -54,14 +100,22 @@ func run(m *testing.M) int {
 		cp.DumpLogs(os.Stderr, 40)
 		fmt.Fprintln(os.Stderr, "e2e: control plane logs kept in", cp.Dir)
 	}
+	start = time.Now()
 	if err := cp.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: stopping the control plane:", err)
 		if code == 0 {
 			code = 1
 		}
 	}
+	fmt.Fprintf(os.Stderr, "e2e: stopped and cleaned up in %s\n", time.Since(start).Round(10*time.Millisecond))
 	return code
 }
+
+// nodeEnv turns the node (containerd and kubelet, root only) off when set
+// to "off": the pod tests then skip, saying so.
+const nodeEnv = "SECURE_DEFAULTS_E2E_NODE"
+
+func nodeEnabled() bool { return os.Getenv(nodeEnv) != "off" }
 
 // plainPod has no securityContext at all, as most manifests in the wild.
 func plainPod(namespace string) *corev1.Pod {

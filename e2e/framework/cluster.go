@@ -11,9 +11,10 @@ import (
 )
 
 // CreateNamespace creates a namespace named generateName plus a random
-// suffix, with the given labels, and its "default" ServiceAccount (there is
-// no controller-manager to create it, and the ServiceAccount admission plugin
-// rejects pods without it). Namespaces cannot be deleted for good here (no
+// suffix, with the given labels, its "default" ServiceAccount and its
+// kube-root-ca.crt ConfigMap (there is no controller-manager to create them;
+// the ServiceAccount admission plugin rejects pods without the account, and
+// the service-account token volume projects the ConfigMap). Namespaces cannot be deleted for good here (no
 // namespace controller), so every test takes a fresh one.
 func (cp *ControlPlane) CreateNamespace(ctx context.Context, generateName string, labels map[string]string) (*corev1.Namespace, error) {
 	ns, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
@@ -27,6 +28,13 @@ func (cp *ControlPlane) CreateNamespace(ctx context.Context, generateName string
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("framework: create default ServiceAccount in %s: %w", ns.Name, err)
+	}
+	_, err = cp.Client.CoreV1().ConfigMaps(ns.Name).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt"},
+		Data:       map[string]string{"ca.crt": string(cp.CAPEM)},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("framework: create kube-root-ca.crt in %s: %w", ns.Name, err)
 	}
 	return ns, nil
 }

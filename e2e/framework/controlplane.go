@@ -38,12 +38,16 @@ type Options struct {
 	APIServerArgs []string
 	// ReadyTimeout bounds the wait for etcd and for /readyz; zero means 60s.
 	ReadyTimeout time.Duration
+	// Node, when set, also starts containerd and a kubelet registered as
+	// NodeName, so pods bound to it run (needs root; see NodeOptions).
+	Node *NodeOptions
 }
 
-// ControlPlane is a running etcd and kube-apiserver on loopback ports. There
-// is no controller-manager, scheduler or kubelet: pods stay Pending, deleted
-// namespaces stay Terminating, and no ServiceAccount is created for you
-// (use CreateNamespace). Admission is fully real.
+// ControlPlane is a running etcd and kube-apiserver on loopback ports, and
+// when asked a Node (containerd and a kubelet). There is no
+// controller-manager or scheduler: pods not bound to the node stay Pending,
+// deleted namespaces stay Terminating, and no ServiceAccount is created for
+// you (use CreateNamespace). Admission is fully real.
 type ControlPlane struct {
 	// Config authenticates as a member of system:masters. Copy it
 	// (rest.CopyConfig) before changing it.
@@ -61,6 +65,8 @@ type ControlPlane struct {
 	BinDir string
 	// Etcd and APIServer are the two processes; their logs are in Dir.
 	Etcd, APIServer *Process
+	// Node is the kubelet and containerd, when Options.Node asked for them.
+	Node *Node
 
 	keepDir bool
 }
@@ -158,6 +164,9 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		// As real clusters have it; without it every privileged container
 		// is rejected as invalid before admission sees it.
 		"--allow-privileged=true",
+		// The kubelet registers as "localhost" (--node-ip refuses
+		// loopback): logs, exec and attach then stay on loopback.
+		"--kubelet-preferred-address-types=Hostname",
 	}
 	args = append(args, opts.APIServerArgs...)
 	cp.APIServer, err = StartProcess(ctx, ProcessOptions{
@@ -175,6 +184,11 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	cp.Kubeconfig = filepath.Join(cp.Dir, "kubeconfig")
 	if err := writeKubeconfig(cp.Kubeconfig, cp.Config); err != nil {
 		return cp, err
+	}
+	if opts.Node != nil {
+		if cp.Node, err = startNode(ctx, cp, *opts.Node); err != nil {
+			return cp, err
+		}
 	}
 	return cp, nil
 }
@@ -213,10 +227,15 @@ func (cp *ControlPlane) apiServerReady(apiURL, token, certFile string) func(cont
 	}
 }
 
-// Stop stops kube-apiserver, then etcd, waiting for both to exit, and removes
-// Dir unless it is to be kept. It is safe to call more than once.
+// Stop stops the node (see Node.Stop) if there is one, then kube-apiserver,
+// then etcd (the API server ignores SIGTERM for long while etcd is gone),
+// waiting for each to exit, and removes Dir unless it is to be kept. It is
+// safe to call more than once.
 func (cp *ControlPlane) Stop() error {
 	var errs []error
+	if cp.Node != nil {
+		errs = append(errs, cp.Node.Stop())
+	}
 	for _, p := range []*Process{cp.APIServer, cp.Etcd} {
 		if p != nil {
 			errs = append(errs, p.Stop())
@@ -236,10 +255,16 @@ func (cp *ControlPlane) DumpLogs(w io.Writer, n int) {
 			fmt.Fprintf(w, "----- last %d lines of %s -----\n%s\n", n, p.LogPath(), p.Tail(n))
 		}
 	}
+	if cp.Node != nil {
+		cp.Node.DumpLogs(w, n)
+	}
 }
 
 // KeepDir makes Stop keep Dir, e.g. after a failure, so its logs can be read.
 func (cp *ControlPlane) KeepDir() { cp.keepDir = true }
+
+// HTTPOK is a ProcessOptions.Ready check: GET url answers 200.
+func HTTPOK(url string) func(context.Context) error { return httpOK(http.DefaultClient, url) }
 
 func httpOK(client *http.Client, url string) func(context.Context) error {
 	return func(ctx context.Context) error {

@@ -1,16 +1,54 @@
-// Package framework runs a real Kubernetes control plane — etcd and
-// kube-apiserver v1.37.2 — on loopback ports for end-to-end tests, runs the
-// processes under test next to it, and stops all of them afterwards.
+// Package framework runs a real Kubernetes cluster — etcd and
+// kube-apiserver v1.37.2 on loopback ports and, when asked, containerd and a
+// kubelet — for the end-to-end tests, `make demo` and `make bench`; runs the
+// processes under test next to it; and stops all of them afterwards, leaving
+// the host as it found it. It is the project's one launcher.
 //
-// There is no controller-manager, scheduler or kubelet. Pods are stored and
-// stay Pending; namespaces cannot be deleted for good; nobody creates
-// ServiceAccounts. Admission — mutating webhooks, Pod Security, the
-// ServiceAccount plugin, validation — is the real API server's, which is
-// what these tests are about.
+// There is no controller-manager or scheduler. Pods are stored and stay
+// Pending unless bound to the node (spec.nodeName NodeName); namespaces
+// cannot be deleted for good; CreateNamespace adds what the controller-manager
+// would (the default ServiceAccount, kube-root-ca.crt). Admission — mutating
+// webhooks, Pod Security, the ServiceAccount plugin, validation — is the real
+// API server's.
+//
+// # A node: pods that run
+//
+// Options.Node starts containerd (Debian's 1.6, with runc and the CNI
+// plugins: hack/node-packages.sh installs them) and a kubelet v1.37.2
+// registered as NodeName. It needs root. Images come from an
+// images.Registry on 127.0.0.1 (package images builds them from static Go
+// binaries), pulled over plain HTTP; the sandbox image is images.Pause:
+//
+//	reg, _ := images.StartRegistry()
+//	refs, _ := images.PushTestImages(ctx, reg, repoRoot, workDir)
+//	cp, _ := framework.Start(ctx, framework.Options{BinDir: bins, Node: &framework.NodeOptions{
+//		SandboxImage: refs.Pause, PlainHTTPRegistries: []string{reg.Host}}})
+//	o := cp.RunPod(ctx, pod, time.Minute)     // Running, Succeeded, or the kubelet's reason
+//	r, _ := cp.ProbeReport(ctx, o.Pod, "app") // what the probe saw from inside
+//
+// Only one node runs on a host at a time: Start waits for a host-wide lock
+// (/run/secure-defaults-e2e/node.lock). Before starting it records what the
+// kubelet and containerd change on the host — sysctls (vm.overcommit_memory,
+// kernel.panic, kernel.panic_on_oops, ...), iptables chains, host directories
+// (/var/lib/kubelet, /var/lib/cni, /run/netns, /run/containerd, ...),
+// network namespaces, the kubepods cgroups, the CNI bridge — and Stop undoes
+// it: it deletes the pods, stops the kubelet, removes containerd's
+// containers, stops containerd, kills leftover shims and container
+// processes, unmounts, and restores or removes the rest. A run killed
+// before its teardown (SIGKILL, a `go test -timeout` panic) leaves that
+// record behind, and the next Start cleans up after it first.
+//
+// Networking stays on loopback and the pods' bridge: the API server, etcd,
+// the kubelet and containerd's streaming server listen on 127.0.0.1; the
+// bridge is not a gateway and does not masquerade; the kubelet creates no
+// iptables utility chains. Pods with hostNetwork use the host's loopback.
+//
+// StartWebhookPod runs the project's image as a pod made from deploy/base,
+// with the shipped securityContext.
 //
 // # Binaries
 //
-// hack/e2e-bins.sh builds kube-apiserver, etcd and kubectl once into a cache
+// hack/e2e-bins.sh builds kube-apiserver, etcd, kubectl and kubelet once into a cache
 // outside the repository and prints the directory. Set
 // SECURE_DEFAULTS_E2E_BINS (BinsEnv) to that directory; without it BinDir
 // runs the script itself, and a first build (minutes) then counts against

@@ -1,9 +1,21 @@
-// Command demo is the client half of `make demo` (hack/demo.sh starts the
-// control plane and the webhook, then runs it). It registers the webhook,
-// creates an opted-in namespace with Pod Security "restricted", creates a pod
-// from each Deployment's template in the example manifest (there is no
-// controller-manager to do it), prints what the webhook added, and shows the
-// same pod rejected in a restricted namespace that did not opt in.
+// Command demo is `make demo` (hack/demo.sh runs it): on a throwaway local
+// cluster it shows what the webhook does to pods, and — when it runs as root
+// with containerd installed — what the pods then see from inside.
+//
+// It starts etcd, kube-apiserver and, as root, containerd and a kubelet
+// (e2e/framework, the launcher the e2e suite and the benchmarks use); builds
+// the project's image the way the Dockerfile does and runs the webhook from
+// it as a pod with the shipped securityContext (without a kubelet: as a
+// process); registers it; creates a namespace that opts in and enforces Pod
+// Security "restricted", creates a pod from each Deployment's template of
+// the example manifest there (there is no controller-manager to do it) and
+// prints what the webhook added. With a kubelet the pods run — the example
+// images are replaced by the probe image, which reports its uid, gid,
+// capabilities, no_new_privs, seccomp mode and whether /tmp and / are
+// writable — and the same pods run in a namespace without the webhook for
+// comparison. Last, the unhardened pod is shown rejected in a restricted
+// namespace that did not opt in. Everything stops at the end, also on
+// failure or Ctrl-C, and the host is left as it was.
 //
 // It exits non-zero when the cluster does not behave as the product promises.
 package main
@@ -17,8 +29,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -26,9 +40,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 
+	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/e2e/framework/images"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
@@ -37,53 +52,154 @@ const psaEnforce = "pod-security.kubernetes.io/enforce"
 
 func main() {
 	var o options
-	flag.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (required)")
-	flag.StringVar(&o.webhookURL, "webhook-url", "", "https URL of the webhook's /mutate (required)")
-	flag.StringVar(&o.caFile, "ca-file", "", "PEM CA that signed the webhook's certificate (required)")
 	flag.StringVar(&o.manifest, "f", "examples/deployment.yaml", "manifest whose Deployments to create pods from")
+	flag.BoolVar(&o.noNode, "no-node", false, "do not start containerd and a kubelet: admission only (the default when not root)")
+	flag.BoolVar(&o.keep, "keep", os.Getenv("SECURE_DEFAULTS_DEMO_KEEP") != "", "keep the working directory (logs, kubeconfig) afterwards")
 	flag.Parse()
-	if o.kubeconfig == "" || o.webhookURL == "" || o.caFile == "" {
-		fmt.Fprintln(os.Stderr, "demo: --kubeconfig, --webhook-url and --ca-file are required")
-		os.Exit(2)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := run(ctx, o, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "demo:", err)
-		os.Exit(1)
-	}
+	os.Exit(demo(o))
 }
 
 type options struct {
-	kubeconfig, webhookURL, caFile, manifest string
+	manifest     string
+	noNode, keep bool
 }
 
-func run(ctx context.Context, o options, out io.Writer) error {
-	cfg, err := clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-	if err != nil {
-		return err
+func step(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
+func demo(o options) int {
+	defer framework.StopAll()
+	start := time.Now()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "demo: interrupted; everything it started is stopped")
+			return 130
+		}
+		return 1
 	}
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	ca, err := os.ReadFile(o.caFile)
-	if err != nil {
-		return err
-	}
+	step("done in %s; everything it started is stopped", time.Since(start).Round(time.Second))
+	return 0
+}
+
+func run(ctx context.Context, o options) (err error) {
 	deployments, err := readDeployments(o.manifest)
 	if err != nil {
 		return err
 	}
-
-	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, webhookConfig(o.webhookURL, ca), metav1.CreateOptions{}); err != nil {
-		return fmt.Errorf("registering the webhook: %w", err)
-	}
-	optedIn, err := createNamespace(ctx, client, "demo", map[string]string{defaults.InjectKey: defaults.InjectEnabled, psaEnforce: "restricted"})
+	root, err := framework.RepoRoot()
 	if err != nil {
 		return err
 	}
-	plain, err := createNamespace(ctx, client, "demo-no-opt-in", map[string]string{psaEnforce: "restricted"})
+	work, err := os.MkdirTemp("", "secure-defaults-demo-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if o.keep || err != nil {
+			fmt.Fprintln(os.Stderr, "demo: working directory kept:", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
+
+	withNode := !o.noNode
+	if withNode && os.Geteuid() != 0 {
+		step("not root: no kubelet (it mounts, sets cgroups and sysctls); showing admission only")
+		withNode = false
+	}
+
+	step("kube-apiserver, etcd, kubectl and kubelet v1.37.2 (built once into a cache; the first time takes 10-15 minutes)")
+	bins, err := framework.BinDir(ctx)
+	if err != nil {
+		return err
+	}
+
+	opts := framework.Options{BinDir: bins, Dir: work + "/cluster", KeepDir: o.keep}
+	var reg *images.Registry
+	var refs *images.Refs
+	if withNode {
+		step("building the probe, pause and secure-defaults images (static Go binaries, no Docker) into a registry on 127.0.0.1")
+		if reg, err = images.StartRegistry(); err != nil {
+			return err
+		}
+		defer reg.Close()
+		if refs, err = images.PushTestImages(ctx, reg, root, work); err != nil {
+			return err
+		}
+		opts.Node = &framework.NodeOptions{
+			SandboxImage:        refs.Pause,
+			PlainHTTPRegistries: []string{reg.Host},
+			Logf:                func(f string, a ...any) { step(f, a...) },
+		}
+		step("starting etcd, kube-apiserver, containerd and a kubelet on loopback")
+	} else {
+		step("starting etcd and kube-apiserver on loopback")
+	}
+	cp, err := framework.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			cp.KeepDir()
+			cp.DumpLogs(os.Stderr, 15)
+		}
+		if stopErr := cp.Stop(); stopErr != nil {
+			err = errors.Join(err, stopErr)
+		}
+	}()
+
+	cert, err := framework.GenerateServingCert(work, "127.0.0.1")
+	if err != nil {
+		return err
+	}
+	ports, err := framework.FreePorts(2)
+	if err != nil {
+		return err
+	}
+	if withNode {
+		ref, err := images.Project(ctx, reg, root, work, "-s -w")
+		if err != nil {
+			return err
+		}
+		step("running the webhook from its image (%s) as a pod with the shipped securityContext", ref)
+		pod, err := cp.StartWebhookPod(ctx, framework.WebhookPodOptions{Image: ref, Port: ports[0], MetricsPort: ports[1], Cert: cert})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  pod %s/%s Ready, serving https://127.0.0.1:%d/mutate\n", pod.Namespace, pod.Name, ports[0])
+		fmt.Printf("  container securityContext: %s\n", flow(pod.Spec.Containers[0].SecurityContext))
+	} else {
+		step("starting the webhook as a process")
+		bin, err := framework.GoBuild(ctx, work, "./cmd/secure-defaults")
+		if err != nil {
+			return err
+		}
+		if _, err := framework.StartProcess(ctx, framework.ProcessOptions{
+			Name: "secure-defaults", Path: bin, LogDir: work,
+			Args: []string{"serve", fmt.Sprintf("--listen=127.0.0.1:%d", ports[0]), fmt.Sprintf("--metrics-listen=127.0.0.1:%d", ports[1]),
+				"--tls-cert-file=" + cert.CertFile, "--tls-private-key-file=" + cert.KeyFile},
+			Ready: framework.HTTPOK(fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[1])),
+		}); err != nil {
+			return err
+		}
+	}
+	step("registering the webhook and creating the pods of %s", o.manifest)
+	return show(ctx, cp, fmt.Sprintf("https://127.0.0.1:%d/mutate", ports[0]), cert.CAPEM, deployments, refs, os.Stdout)
+}
+
+func show(ctx context.Context, cp *framework.ControlPlane, webhookURL string, ca []byte, deployments []*appsv1.Deployment, refs *images.Refs, out io.Writer) error {
+	client := cp.Client
+	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, webhookConfig(webhookURL, ca), metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("registering the webhook: %w", err)
+	}
+	optedIn, err := createNamespace(ctx, cp, "demo", map[string]string{defaults.InjectKey: defaults.InjectEnabled, psaEnforce: "restricted"})
+	if err != nil {
+		return err
+	}
+	plain, err := createNamespace(ctx, cp, "demo-no-opt-in", map[string]string{psaEnforce: "restricted"})
 	if err != nil {
 		return err
 	}
@@ -91,25 +207,66 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nNamespace %q: labels %s=%s, %s=restricted\n", optedIn, defaults.InjectKey, defaults.InjectEnabled, psaEnforce)
+	if refs != nil {
+		fmt.Fprintf(out, "  (the example images are not available offline: every container runs the probe image, user %d)\n", images.NonRootUID)
+	}
 
+	var unhardened string
 	for _, d := range deployments {
-		pod := podFor(d, optedIn)
-		created, err := client.CoreV1().Pods(optedIn).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{})
-		if err != nil {
+		pod := podFor(d, optedIn, refs)
+		var created *corev1.Pod
+		var o framework.PodOutcome
+		if refs != nil {
+			o = cp.RunPod(ctx, pod, 60*time.Second)
+			if o.State == "Rejected" {
+				return fmt.Errorf("the pod of Deployment %s was rejected in the opted-in namespace: %s", d.Name, o.Message)
+			}
+			created = o.Pod
+		} else if created, err = client.CoreV1().Pods(optedIn).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("the pod of Deployment %s was rejected in the opted-in namespace: %w", d.Name, err)
 		}
-		show(out, d.Name, pod, created)
+		showPod(out, d.Name, pod, created)
+		if refs != nil {
+			if err := showInside(ctx, cp, out, o); err != nil {
+				return err
+			}
+			if unhardened == "" {
+				if unhardened, err = createNamespace(ctx, cp, "demo-no-webhook", nil); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(out, "    the same pod without the webhook (namespace %q, no Pod Security):\n", unhardened)
+			if err := showInside(ctx, cp, out, cp.RunPod(ctx, podFor(d, unhardened, refs), 60*time.Second)); err != nil {
+				return err
+			}
+		}
 	}
 
 	fmt.Fprintf(out, "\nNamespace %q: %s=restricted, no opt-in label\n", plain, psaEnforce)
 	d := deployments[0]
-	_, err = client.CoreV1().Pods(plain).Create(ctx, podFor(d, plain), metav1.CreateOptions{})
+	_, err = client.CoreV1().Pods(plain).Create(ctx, podFor(d, plain, refs), metav1.CreateOptions{})
 	if err == nil {
 		return fmt.Errorf("the unhardened pod of Deployment %s was admitted without the webhook; Pod Security should have rejected it", d.Name)
 	}
 	fmt.Fprintf(out, "  pod of Deployment %s: REJECTED by Pod Security \"restricted\"\n", d.Name)
 	for _, v := range violations(err.Error()) {
 		fmt.Fprintf(out, "    - %s\n", v)
+	}
+	return nil
+}
+
+// showInside prints how the pod ran and what each container reported.
+func showInside(ctx context.Context, cp *framework.ControlPlane, out io.Writer, o framework.PodOutcome) error {
+	if o.State != "Running" {
+		return fmt.Errorf("pod %s did not run: %s", o.Pod.Name, o)
+	}
+	fmt.Fprintf(out, "    Running %s after create\n", o.Elapsed.Round(time.Millisecond))
+	for _, c := range o.Pod.Spec.Containers {
+		r, err := cp.ProbeReport(ctx, o.Pod, c.Name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "    inside %s: %s\n", c.Name, r)
 	}
 	return nil
 }
@@ -145,13 +302,22 @@ func readDeployments(path string) ([]*appsv1.Deployment, error) {
 	return out, nil
 }
 
-// podFor is the pod a ReplicaSet of d would create.
-func podFor(d *appsv1.Deployment, ns string) *corev1.Pod {
+// podFor is the pod a ReplicaSet of d would create; with refs, bound to the
+// node and running the probe image in every container.
+func podFor(d *appsv1.Deployment, ns string, refs *images.Refs) *corev1.Pod {
 	t := d.Spec.Template.DeepCopy()
-	return &corev1.Pod{
+	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: d.Name + "-", Namespace: ns, Labels: t.Labels, Annotations: t.Annotations},
 		Spec:       t.Spec,
 	}
+	if refs != nil {
+		p.Spec.NodeName = framework.NodeName
+		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](1)
+		for i := range p.Spec.Containers {
+			p.Spec.Containers[i].Image, p.Spec.Containers[i].Command, p.Spec.Containers[i].Args = refs.NonRoot, nil, nil
+		}
+	}
+	return p
 }
 
 // webhookConfig is shaped like the shipped MutatingWebhookConfiguration.
@@ -181,16 +347,14 @@ func webhookConfig(url string, ca []byte) *admissionregistrationv1.MutatingWebho
 	}
 }
 
-// createNamespace creates ns and its default ServiceAccount (no
-// controller-manager runs to create it).
-func createNamespace(ctx context.Context, client kubernetes.Interface, name string, labels map[string]string) (string, error) {
-	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("creating namespace %s: %w", name, err)
+// createNamespace creates a namespace named prefix-XXXXX with what the
+// controller-manager would add (framework.CreateNamespace).
+func createNamespace(ctx context.Context, cp *framework.ControlPlane, prefix string, labels map[string]string) (string, error) {
+	ns, err := cp.CreateNamespace(ctx, prefix+"-", labels)
+	if err != nil {
+		return "", err
 	}
-	if _, err := client.CoreV1().ServiceAccounts(name).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil {
-		return "", fmt.Errorf("creating the default ServiceAccount of %s: %w", name, err)
-	}
-	return name, nil
+	return ns.Name, nil
 }
 
 // waitEffective waits until the API server calls the webhook: it learns of
@@ -216,9 +380,9 @@ func waitEffective(ctx context.Context, client kubernetes.Interface, ns string) 
 	}
 }
 
-// show prints what the webhook changed between the submitted pod and the
+// showPod prints what the webhook changed between the submitted pod and the
 // stored one: securityContexts and the volumes it added.
-func show(out io.Writer, deployment string, before, after *corev1.Pod) {
+func showPod(out io.Writer, deployment string, before, after *corev1.Pod) {
 	fmt.Fprintf(out, "\n  pod %s (from Deployment %s): ADMITTED by Pod Security \"restricted\"\n", after.Name, deployment)
 	fmt.Fprintf(out, "    rules applied: %s\n", strings.ReplaceAll(after.Annotations[defaults.DefaultedAnnotation], ",", ", "))
 	diff(out, "pod securityContext", before.Spec.SecurityContext, after.Spec.SecurityContext)

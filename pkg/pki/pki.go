@@ -125,9 +125,20 @@ type ServingOptions struct {
 	Lifetime time.Duration
 }
 
+// IssueClient makes a TLS client certificate (extended key usage
+// clientAuth) for commonName, signed by ca: what an API server presents to a
+// webhook started with --client-ca-file.
+func (ca *KeyPair) IssueClient(commonName string, lifetime time.Duration) (*KeyPair, error) {
+	return ca.issue(ServingOptions{Hosts: []string{commonName}, Lifetime: lifetime}, x509.ExtKeyUsageClientAuth)
+}
+
 // IssueServing makes a TLS server certificate signed by ca, which must be a
 // pair from NewCA or ParseKeyPair.
 func (ca *KeyPair) IssueServing(o ServingOptions) (*KeyPair, error) {
+	return ca.issue(o, x509.ExtKeyUsageServerAuth)
+}
+
+func (ca *KeyPair) issue(o ServingOptions, usage x509.ExtKeyUsage) (*KeyPair, error) {
 	if len(o.Hosts) == 0 {
 		return nil, errors.New("no host names for the serving certificate")
 	}
@@ -156,12 +167,15 @@ func (ca *KeyPair) IssueServing(o ServingOptions) (*KeyPair, error) {
 		NotBefore:    notBefore,
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 	}
 	if _, isRSA := key.(*rsa.PrivateKey); isRSA {
 		tmpl.KeyUsage |= x509.KeyUsageKeyEncipherment
 	}
 	for _, h := range o.Hosts {
+		if usage != x509.ExtKeyUsageServerAuth {
+			break // a client certificate names its holder in the common name only
+		}
 		if ip := net.ParseIP(h); ip != nil {
 			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
 		} else {

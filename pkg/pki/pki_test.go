@@ -150,3 +150,27 @@ func TestUnknownKeyType(t *testing.T) {
 		t.Error("Throwaway accepted key type dsa")
 	}
 }
+
+// TestIssueClientVerifiesForClientAuthOnly: a client certificate verifies
+// against its CA as a client, and never as a server.
+func TestIssueClientVerifiesForClientAuthOnly(t *testing.T) {
+	ca, err := NewCA(CAOptions{CommonName: "client CA", Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ca.IssueClient("kube-apiserver", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	if _, err := c.Cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("as a client: %v", err)
+	}
+	if _, err := c.Cert.Verify(x509.VerifyOptions{Roots: roots}); err == nil {
+		t.Error("a client certificate verified as a server's")
+	}
+	if c.Cert.Subject.CommonName != "kube-apiserver" || len(c.Cert.DNSNames)+len(c.Cert.IPAddresses) != 0 {
+		t.Errorf("subject %q, SANs %v %v; want the common name only", c.Cert.Subject.CommonName, c.Cert.DNSNames, c.Cert.IPAddresses)
+	}
+}

@@ -14,6 +14,25 @@
 //   - ?timeout=Ns, which the API server adds, bounds the review's context;
 //   - a panic answers 500 instead of dropping the connection.
 //
+// Bounds on work in flight (limits.go; docs/hardening.md has the figures):
+//   - a body's buffer grows with the bytes that arrive, never with the
+//     declared Content-Length, and every byte is charged to
+//     Options.MaxBytesInFlight; a body that would exceed it gets 429 (and is
+//     read to its end into nothing, so the client sees the answer). Part of
+//     it is kept for bodies under 1 MiB, which a body declared larger never
+//     uses;
+//   - at most Options.MaxReviewsInFlight reviews, and two of bodies over
+//     256 KiB, are processed at once; a review waits up to 0.5 s for a slot,
+//     then gets 429 with Retry-After;
+//   - at most Options.MaxConnections connections are open; more wait in the
+//     listen backlog;
+//   - what is logged or echoed from a request is truncated (Truncate,
+//     TruncatingHandler).
+//
+// TLS 1.2 offers ECDHE with AEAD suites only. With Options.ClientCAFile the
+// webhook port requires a client certificate signed by one of its CAs. /readyz
+// fails once the served certificate has expired (certwatch).
+//
 // The serving certificate comes from a pkg/certwatch Watcher: either the
 // --tls-cert-file and --tls-private-key-file it reloads when they change, or,
 // with no files, the pairs handed over in process with SetCertificate (the

@@ -1,20 +1,14 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/secure-defaults/secure-defaults/pkg/pki"
 	"github.com/secure-defaults/secure-defaults/pkg/server"
 )
 
@@ -27,35 +21,27 @@ type clientPKI struct {
 
 func newClientPKI(t *testing.T) clientPKI {
 	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test client CA"},
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, err := pki.NewCA(pki.CAOptions{CommonName: "test client CA", Lifetime: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, key.Public(), caKey)
+	client, err := ca.IssueClient("kube-apiserver", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return clientPKI{
-		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		cert:  tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+	cert, err := tls.X509KeyPair(client.CertPEM, client.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return clientPKI{caPEM: ca.CertPEM, cert: cert}
 }
 
 // TestClientCAFile: with --client-ca-file, a client without a certificate,
 // or with one from another CA, cannot connect; the API server's can.
 func TestClientCAFile(t *testing.T) {
-	pki, other := newClientPKI(t), newClientPKI(t)
+	ours, other := newClientPKI(t), newClientPKI(t)
 	caFile := filepath.Join(t.TempDir(), "client-ca.crt")
-	if err := os.WriteFile(caFile, pki.caPEM, 0o600); err != nil {
+	if err := os.WriteFile(caFile, ours.caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ts := start(t, setup{tweak: func(o *server.Options) { o.ClientCAFile = caFile }})
@@ -66,7 +52,7 @@ func TestClientCAFile(t *testing.T) {
 	}{
 		{"no client certificate", nil, false},
 		{"certificate of another CA", []tls.Certificate{other.cert}, false},
-		{"certificate of the client CA", []tls.Certificate{pki.cert}, true},
+		{"certificate of the client CA", []tls.Certificate{ours.cert}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
