@@ -55,16 +55,15 @@ var celRules = map[string]celRule{
 // configuredRules are the CEL forms of rules that take settings from the
 // configuration.
 var configuredRules = map[string]func(defaults.Options) celRule{
-	"fs-group": fsGroup,
+	"fs-group":    fsGroup,
+	"run-as-user": runAsUser,
 }
 
 // notInCEL names the rules the policy does not implement yet, with why; all
 // are optional, so the shipped configuration's policy is complete. A
 // configuration that switches one on cannot be exported: Build says so
 // rather than print a policy that silently does less than the webhook.
-var notInCEL = map[string]string{
-	"run-as-user": "not exported yet: its configured IDs and per-container fallback have no CEL form here",
-}
+var notInCEL = map[string]string{}
 
 // windowsOnly names the rules that stay away from Windows pods.
 var windowsOnly = map[string]bool{
@@ -74,6 +73,7 @@ var windowsOnly = map[string]bool{
 	"read-only-root-filesystem": true,
 	"tmp-emptydir":              true,
 	"fs-group":                  true,
+	"run-as-user":               true,
 }
 
 // Build returns the policy and binding named name implementing, under cfg (a

@@ -330,26 +330,3 @@ func TestTmpMountRegexp(t *testing.T) {
 		}
 	}
 }
-
-// TestDifferencesNameEveryMissingRule keeps the comment atop the YAML and
-// the README honest about the rules the policy leaves out.
-func TestDifferencesNameEveryMissingRule(t *testing.T) {
-	var text string
-	for _, d := range Differences {
-		if d.ID == "optional-rules" {
-			text = d.Text
-		}
-	}
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id := range notInCEL {
-		if !strings.Contains(text, id) {
-			t.Errorf("Differences (optional-rules) does not name %s", id)
-		}
-		if !strings.Contains(string(readme), "`"+id+"`") {
-			t.Errorf("README does not name %s among the rules the policy leaves out", id)
-		}
-	}
-}
