@@ -59,8 +59,9 @@ var configuredRules = map[string]func(defaults.Options) celRule{
 	"run-as-user": runAsUser,
 }
 
-// notInCEL names the rules the policy does not implement yet, with why; all
-// are optional, so the shipped configuration's policy is complete. A
+// notInCEL names the rules the policy does not implement yet, with why (none
+// today); a rule on by default may not be listed, so the shipped
+// configuration's policy is always complete. A
 // configuration that switches one on cannot be exported: Build says so
 // rather than print a policy that silently does less than the webhook.
 var notInCEL = map[string]string{}
