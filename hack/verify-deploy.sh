@@ -116,6 +116,10 @@ dashboard="${root}/deploy/grafana/secure-defaults-dashboard.json"
 check "grafana dashboard is valid and shows every metric of docs/reference.md" "${compare}" -reference "${reference}" -dashboard "${dashboard}"
 alerts="${root}/deploy/components/monitoring/prometheusrule.yaml"
 check "alerts use only metrics of docs/reference.md" "${compare}" -reference "${reference}" -alerts "${alerts}"
+# Every object the manifests ship is in the reference's table of objects.
+for name in base full; do
+	check "the objects of ${name} are in docs/reference.md" "${compare}" -reference "${reference}" -objects "${out}/kustomize-${name}.yaml"
+done
 
 if [[ $# -ge 1 ]]; then
 	log "rendered YAML kept in ${out}"

@@ -125,12 +125,14 @@ func PendingWhy(p *corev1.Pod) string {
 }
 
 // Settle is how long RunPods waits for pods that have not reached an
-// outcome when none of them changed: a pod whose volume cannot be mounted
-// stays Pending without a status change, forever.
-var Settle = 20 * time.Second
+// outcome when none of them changed while others did reach one: a pod whose
+// volume cannot be mounted stays Pending without a status change, forever.
+// A batch where no pod has reached an outcome yet waits for the timeout.
+var Settle = 30 * time.Second
 
 // RunPods creates pods and waits, up to timeout, for each to reach a final
-// outcome, or until the pods left have not changed for Settle; a create the
+// outcome, or until the pods left have not changed for Settle after some
+// pods did reach one; a create the
 // API server rejects is the PodOutcome "Rejected". Outcomes are in the order
 // of pods.
 func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout time.Duration) []PodOutcome {
@@ -191,7 +193,7 @@ func (cp *ControlPlane) RunPods(ctx context.Context, pods []*corev1.Pod, timeout
 				pending++
 			}
 		}
-		settled := time.Since(lastChange) > Settle
+		settled := pending < len(pods) && time.Since(lastChange) > Settle
 		if pending == 0 || settled || time.Now().After(deadline) || ctx.Err() != nil {
 			return out
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -53,7 +54,8 @@ func (cp *ControlPlane) StartWebhookPod(ctx context.Context, opts WebhookPodOpti
 	var d appsv1.Deployment
 	var pc schedulingv1.PriorityClass
 	var shippedNS corev1.Namespace
-	for file, into := range map[string]any{"04-deployment.yaml": &d, "03-priorityclass.yaml": &pc, "00-namespace.yaml": &shippedNS} {
+	var cm corev1.ConfigMap
+	for file, into := range map[string]any{"04-deployment.yaml": &d, "03-priorityclass.yaml": &pc, "00-namespace.yaml": &shippedNS, "03-configmap.yaml": &cm} {
 		b, err := os.ReadFile(filepath.Join(root, "deploy", "base", file))
 		if err != nil {
 			return nil, fmt.Errorf("framework: %w", err)
@@ -78,6 +80,10 @@ func (cp *ControlPlane) StartWebhookPod(ctx context.Context, opts WebhookPodOpti
 		return nil, err
 	}
 	ns := nsObj.Name
+	cm.Namespace, cm.ResourceVersion = ns, ""
+	if _, err := cp.Client.CoreV1().ConfigMaps(ns).Create(ctx, &cm, metav1.CreateOptions{}); err != nil {
+		return nil, fmt.Errorf("framework: %w", err)
+	}
 	spec := d.Spec.Template.Spec.DeepCopy()
 	if sa := spec.ServiceAccountName; sa != "" && sa != "default" {
 		if _, err := cp.Client.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa}}, metav1.CreateOptions{}); err != nil {
@@ -106,13 +112,22 @@ func (cp *ControlPlane) StartWebhookPod(ctx context.Context, opts WebhookPodOpti
 	spec.HostNetwork = true
 	c := &spec.Containers[0]
 	c.Image = opts.Image
-	c.Args = []string{"serve",
+	// The shipped flags, but for the listeners and the certificate mode.
+	var args []string
+	for _, a := range c.Args {
+		name, _, _ := strings.Cut(a, "=")
+		switch name {
+		case "--listen", "--metrics-listen", "--cert-mode", "--cert-namespace", "--tls-cert-file", "--tls-private-key-file":
+			continue
+		}
+		args = append(args, a)
+	}
+	c.Args = append(args,
 		fmt.Sprintf("--listen=127.0.0.1:%d", opts.Port),
 		fmt.Sprintf("--metrics-listen=127.0.0.1:%d", opts.MetricsPort),
-		"--tls-cert-file=" + tlsDir + "/tls.crt",
-		"--tls-private-key-file=" + tlsDir + "/tls.key",
-		"--shutdown-timeout=20s",
-	}
+		"--tls-cert-file="+tlsDir+"/tls.crt",
+		"--tls-private-key-file="+tlsDir+"/tls.key",
+	)
 	for i := range c.Ports {
 		switch c.Ports[i].Name {
 		case "webhook":

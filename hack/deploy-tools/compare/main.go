@@ -42,12 +42,20 @@ func main() {
 	flag.Var(&skip, "skip-kind", "ignore objects of this kind on both sides (repeatable)")
 	dashboard := flag.String("dashboard", "", "check this Grafana dashboard JSON instead of comparing")
 	alerts := flag.String("alerts", "", "check the expressions of this YAML file (a PrometheusRule) instead of comparing")
-	reference := flag.String("reference", "", "the reference doc whose Metrics table lists the exported metrics (for -dashboard and -alerts)")
+	objects := flag.String("objects", "", "check that every object of this rendering is in the reference doc's table of shipped objects, instead of comparing")
+	reference := flag.String("reference", "", "the reference doc: its Metrics table lists the exported metrics (for -dashboard and -alerts), its \"Objects in the shipped manifests\" table the objects (for -objects)")
 	flag.Usage = func() {
-		fmt.Fprintln(flag.CommandLine.Output(), "Usage: compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml\n       compare -reference REFERENCE.md -dashboard DASHBOARD.json\n       compare -reference REFERENCE.md -alerts RULES.yaml")
+		fmt.Fprintln(flag.CommandLine.Output(), "Usage: compare [-skip-kind Kind]... LEFT.yaml RIGHT.yaml\n       compare -reference REFERENCE.md -dashboard DASHBOARD.json\n       compare -reference REFERENCE.md -alerts RULES.yaml\n       compare -reference REFERENCE.md -objects RENDERED.yaml")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *objects != "" {
+		if err := checkObjects(*objects, *reference); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *dashboard != "" || *alerts != "" {
 		exported, err := exportedMetrics(*reference)
 		if err == nil && *dashboard != "" {
@@ -300,6 +308,62 @@ func checkThresholds(path, reference string) error {
 	fmt.Printf("%s: %d latency threshold(s) on bucket bounds\n", path, len(found))
 	return nil
 }
+
+// checkObjects checks that every object of the rendering at path has a row
+// in the "## Objects in the shipped manifests" table of the reference doc: a
+// row whose first cell names its kind and whose second names it (in
+// backticks).
+func checkObjects(path, reference string) error {
+	if reference == "" {
+		return fmt.Errorf("-reference is required with -objects")
+	}
+	ref, err := os.ReadFile(reference)
+	if err != nil {
+		return err
+	}
+	documented := map[string]bool{}
+	in := false
+	for line := range strings.SplitSeq(string(ref), "\n") {
+		switch {
+		case strings.HasPrefix(line, "## "):
+			in = strings.TrimSpace(line) == "## Objects in the shipped manifests"
+		case in && strings.HasPrefix(line, "|"):
+			cells := strings.Split(strings.Trim(line, "|"), "|")
+			if len(cells) < 2 {
+				continue
+			}
+			for kind := range strings.SplitSeq(cells[0], ",") {
+				for _, name := range backticked.FindAllStringSubmatch(cells[1], -1) {
+					documented[strings.TrimSpace(kind)+" "+name[1]] = true
+				}
+			}
+		}
+	}
+	if len(documented) == 0 {
+		return fmt.Errorf("%s: no objects in the section \"Objects in the shipped manifests\"", reference)
+	}
+	objs, err := load(path, nil)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, o := range objs {
+		obj := o.(map[string]any)
+		meta, _ := obj["metadata"].(map[string]any)
+		key := fmt.Sprintf("%v %v", obj["kind"], meta["name"])
+		if !documented[key] {
+			missing = append(missing, key)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		return fmt.Errorf("%s: not in the shipped objects of %s: %s", path, reference, strings.Join(missing, ", "))
+	}
+	fmt.Printf("%s: all %d objects are in %s\n", path, len(objs), reference)
+	return nil
+}
+
+var backticked = regexp.MustCompile("`([^`]+)`")
 
 // checkQueries checks that every "expr" in the JSON or YAML file at path
 // names only exported metrics (histograms also answer to their _bucket, _sum
