@@ -540,6 +540,11 @@ type labeler struct {
 }
 
 func startLabeler(t *testing.T) (*labeler, error) {
+	return startPatcher(t, []byte(`[{"op":"add","path":"/metadata/labels/`+jsonpointer.Escape(labelerKey)+`","value":"true"}]`))
+}
+
+// startPatcher serves a webhook that answers every review with patch.
+func startPatcher(t *testing.T, patch []byte) (*labeler, error) {
 	cert, err := framework.GenerateServingCert(t.TempDir(), "127.0.0.1")
 	if err != nil {
 		return nil, err
@@ -548,7 +553,6 @@ func startLabeler(t *testing.T) (*labeler, error) {
 	if err != nil {
 		return nil, err
 	}
-	patch := []byte(`[{"op":"add","path":"/metadata/labels/` + jsonpointer.Escape(labelerKey) + `","value":"true"}]`)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var review admissionv1.AdmissionReview
 		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&review); err != nil || review.Request == nil {
