@@ -52,6 +52,8 @@ type webhook struct {
 	port, metricsPort int
 	proc              *framework.Process
 	client            *http.Client // trusts cert's CA
+	// extraArgs are more flags of serve, e.g. --config.
+	extraArgs []string
 }
 
 // buildWebhook builds the binary and a serving certificate for 127.0.0.1 into
@@ -88,12 +90,12 @@ func (w *webhook) start(ctx context.Context) error {
 	p, err := framework.StartProcess(ctx, framework.ProcessOptions{
 		Name: "secure-defaults",
 		Path: w.bin,
-		Args: []string{"serve",
+		Args: append([]string{"serve",
 			fmt.Sprintf("--listen=127.0.0.1:%d", w.port),
 			fmt.Sprintf("--metrics-listen=127.0.0.1:%d", w.metricsPort),
 			"--tls-cert-file=" + w.cert.CertFile,
 			"--tls-private-key-file=" + w.cert.KeyFile,
-		},
+		}, w.extraArgs...),
 		LogDir: w.dir,
 		Ready: func(ctx context.Context) error {
 			_, err := w.get(ctx, "/readyz")
@@ -538,6 +540,11 @@ type labeler struct {
 }
 
 func startLabeler(t *testing.T) (*labeler, error) {
+	return startPatcher(t, []byte(`[{"op":"add","path":"/metadata/labels/`+jsonpointer.Escape(labelerKey)+`","value":"true"}]`))
+}
+
+// startPatcher serves a webhook that answers every review with patch.
+func startPatcher(t *testing.T, patch []byte) (*labeler, error) {
 	cert, err := framework.GenerateServingCert(t.TempDir(), "127.0.0.1")
 	if err != nil {
 		return nil, err
@@ -546,7 +553,6 @@ func startLabeler(t *testing.T) (*labeler, error) {
 	if err != nil {
 		return nil, err
 	}
-	patch := []byte(`[{"op":"add","path":"/metadata/labels/` + jsonpointer.Escape(labelerKey) + `","value":"true"}]`)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		var review admissionv1.AdmissionReview
 		if err := json.NewDecoder(io.LimitReader(r.Body, 8<<20)).Decode(&review); err != nil || review.Request == nil {

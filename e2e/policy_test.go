@@ -116,10 +116,13 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 		testPolicyEphemeral(ctx, t, polPrivileged)
 	})
 	timed(t, "hundreds of containers stay within the CEL cost limits", func(t *testing.T) {
-		testPolicyManyContainers(ctx, t, polRestricted)
+		testPolicyManyContainers(ctx, t, polRestricted, defaults.Options{})
 	})
 	timed(t, "opt-out and skip annotations", func(t *testing.T) {
 		testPolicyOptOuts(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "reinvoked after a later webhook injects a container", func(t *testing.T) {
+		testPolicyReinvocation(ctx, t, polPrivileged)
 	})
 	timed(t, "a configuration: rules off, exclusions, no pod opt-out", func(t *testing.T) {
 		testPolicyConfiguration(ctx, t)
@@ -127,7 +130,9 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 }
 
 // testPolicyConfiguration exports the policy under a configuration that
-// switches a rule off, excludes containers and images and ignores the pods'
+// switches a rule off and optional ones on (read-only-root-filesystem, whose
+// value tmp-emptydir reads; run-as-user and fs-group with their own IDs;
+// no-service-account-token), excludes containers and images and ignores the pods'
 // opt-outs, and checks every corpus pod against what the rules predict
 // under the same configuration.
 func testPolicyConfiguration(ctx context.Context, t *testing.T) {
@@ -135,6 +140,10 @@ func testPolicyConfiguration(ctx context.Context, t *testing.T) {
 kind: Configuration
 rules:
   drop-all-capabilities: {enabled: false}
+  read-only-root-filesystem: {enabled: true}
+  fs-group: {enabled: true, fsGroup: 2000}
+  run-as-user: {enabled: true, runAsUser: 1001, runAsGroup: 1002}
+  no-service-account-token: {enabled: true}
 excludeContainers: ["istio-*", "log-?hipper"]
 excludeImages: ["*/legacy/*"]
 allowPodOptOut: false
@@ -145,12 +154,33 @@ allowPodOptOut: false
 	const name = "secure-defaults-e2e-config"
 	installPolicy(ctx, t, cfg, name)
 	ns := policyNamespace(ctx, t, "map-config-", name, psaPrivileged)
+	plain := namespace(ctx, t, "map-none-", false, psaPrivileged)
 	if err := waitEffective(ctx, ns); err != nil {
 		t.Fatalf("the policy never mutated a plain pod: %v", err)
 	}
-	for _, cp := range loadCorpus(t) {
+	// A pod whose ServiceAccount mounts no token: the one case where
+	// no-service-account-token sets its field (otherwise the ServiceAccount
+	// plugin has mounted the token before any webhook or policy runs).
+	noToken := plainPod("")
+	noToken.Spec.ServiceAccountName = "no-token"
+	for _, n := range []string{ns, plain} {
+		if _, err := controlPlane.Client.CoreV1().ServiceAccounts(n).Create(ctx, &corev1.ServiceAccount{
+			ObjectMeta:                   metav1.ObjectMeta{Name: "no-token"},
+			AutomountServiceAccountToken: ptr.To(false),
+		}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("500 containers, every rule on, exclusion patterns", func(t *testing.T) {
+		testPolicyManyContainers(ctx, t, ns, cfg.Options())
+	})
+	corpus := append(loadCorpus(t), corpusPod{where: "account without token: Pod no-token", input: noToken})
+	for _, cp := range corpus {
 		t.Run(cp.where, func(t *testing.T) {
 			if err := ensureServiceAccount(ctx, ns, cp.input.Spec.ServiceAccountName); err != nil {
+				t.Fatal(err)
+			}
+			if err := ensureServiceAccount(ctx, plain, cp.input.Spec.ServiceAccountName); err != nil {
 				t.Fatal(err)
 			}
 			input := forCreate(cp.input, ns, cp.where)
@@ -158,9 +188,23 @@ allowPodOptOut: false
 			if err != nil {
 				t.Fatalf("rejected: %v", err)
 			}
-			want := input.DeepCopy()
+			// The rules see the pod as the API server's own admission
+			// plugins leave it (the ServiceAccount token volume, which
+			// no-service-account-token reads, included): what a namespace
+			// without policy or webhook stores.
+			before, err := controlPlane.DryRunCreate(ctx, forCreate(cp.input, plain, cp.where))
+			if err != nil {
+				t.Fatalf("rejected without the policy: %v", err)
+			}
+			want := before.DeepCopy()
 			defaults.Apply(want, cfg.Options())
-			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(want), withoutToken(input)) {
+			if a, b := byPolicy.Spec.AutomountServiceAccountToken, want.Spec.AutomountServiceAccountToken; (a == nil) != (b == nil) || (a != nil && *a != *b) {
+				t.Errorf("automountServiceAccountToken = %v, want %v", toJSON(a), toJSON(b))
+			}
+			if cp.input == noToken && ptr.Deref(byPolicy.Spec.AutomountServiceAccountToken, true) {
+				t.Errorf("no-service-account-token did not set automountServiceAccountToken: false")
+			}
+			for _, d := range ruleOwnedDiff(withoutToken(byPolicy), withoutToken(want), withoutToken(before)) {
 				t.Errorf("policy's pod differs from the rules' under the configuration: %s", d)
 			}
 		})
@@ -301,9 +345,12 @@ func testPolicyEphemeral(ctx context.Context, t *testing.T, ns string) {
 // testPolicyManyContainers creates the largest kind of pod we expect: 250
 // init containers and 250 containers, each with a read-only root filesystem,
 // so every rule writes into every container.
-func testPolicyManyContainers(ctx context.Context, t *testing.T, ns string) {
+func testPolicyManyContainers(ctx context.Context, t *testing.T, ns string, opts defaults.Options) {
 	const n = 250
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "many-", Namespace: ns}}
+	// No token volume from the ServiceAccount plugin: the rules below see
+	// the pod as written.
+	pod.Spec.AutomountServiceAccountToken = ptr.To(false)
 	for i := 0; i < n; i++ {
 		sc := &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
 		pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: fmt.Sprintf("init-%d", i), Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
@@ -313,8 +360,9 @@ func testPolicyManyContainers(ctx context.Context, t *testing.T, ns string) {
 	if err != nil {
 		t.Fatalf("rejected: %v", err)
 	}
-	want, _ := predict(pod)
-	for _, d := range ruleOwnedDiff(got, want, pod) {
+	want := pod.DeepCopy()
+	defaults.Apply(want, opts)
+	for _, d := range ruleOwnedDiff(withoutToken(got), want, pod) {
 		t.Error(d)
 	}
 }
@@ -382,4 +430,44 @@ func withoutToken(p *corev1.Pod) *corev1.Pod {
 	strip(p.Spec.InitContainers)
 	strip(p.Spec.Containers)
 	return p
+}
+
+// testPolicyReinvocation registers a webhook that injects a sidecar after
+// the policy has run (webhooks run after policies): reinvocationPolicy
+// IfNeeded must run the policy again, so the injected container gets its
+// defaults too, and the pod's own containers are not defaulted twice.
+func testPolicyReinvocation(ctx context.Context, t *testing.T, ns string) {
+	inj, err := startPatcher(t, []byte(`[{"op":"add","path":"/spec/containers/-","value":{"name":"injected","image":"registry.example/proxy:1.0"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := inj.config()
+	cfg.Name = "zz-e2e-injector"
+	cfg.Webhooks[0].Name = "injector.e2e.secure-defaults.dev"
+	cfg.Webhooks[0].NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	if err := register(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
+	})
+	var got *corev1.Pod
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := controlPlane.WaitForMutation(wctx, plainPod(ns), func(p *corev1.Pod) bool {
+		got = p
+		return len(p.Spec.Containers) == 2
+	}); err != nil {
+		t.Fatalf("the injector never ran: %v", err)
+	}
+	want, _ := predict(got)
+	for _, d := range ruleOwnedDiff(withoutToken(got), withoutToken(want), withoutToken(got)) {
+		t.Errorf("a second pass of the rules would change the pod: %s", d)
+	}
+	if sc := got.Spec.Containers[1].SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || sc.Capabilities == nil {
+		t.Errorf("injected container not defaulted: %s", toJSON(sc))
+	}
+	if drop := got.Spec.Containers[0].SecurityContext.Capabilities.Drop; len(drop) != 1 {
+		t.Errorf("the pod's own container: capabilities.drop %v, want [ALL] once", drop)
+	}
 }

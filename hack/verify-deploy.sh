@@ -79,7 +79,7 @@ check() { # description, command...
 # --- helm --------------------------------------------------------------------
 check "helm lint (defaults)" "${helm}" lint --quiet --strict --kube-version "${kube_version}" "${chart}"
 check "helm lint (everything on)" "${helm}" lint --quiet --strict --kube-version "${kube_version}" "${chart}" \
-	--set certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true
+	--set certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true,imageLookup.pullSecrets=true
 
 # Equivalent pairs: name | helm --set flags | kustomize dir | kinds to skip.
 # The chart leaves the Namespace out by default (Helm cannot own the namespace
@@ -88,7 +88,7 @@ pairs=(
 	"base||deploy/base|Namespace"
 	"cert-manager|certificates.mode=cert-manager|deploy/overlays/cert-manager|Namespace"
 	"single-node|antiAffinity=preferred|deploy/overlays/single-node|Namespace"
-	"full|certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true|deploy/overlays/full|"
+	"full|certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true,imageLookup.pullSecrets=true|deploy/overlays/full|"
 )
 for pair in "${pairs[@]}"; do
 	IFS='|' read -r name sets dir skip <<<"${pair}"

@@ -18,6 +18,11 @@
 // The rules' options (package config) are read at
 // the start of every review, so a reloaded configuration applies to the next.
 //
+// With image lookup on (SetImageLookup), the images of the containers whose
+// user the manifest leaves to the image are looked up before the rules run,
+// within the review's deadline, and handed to the rules as Facts; a lookup
+// that fails only adds a warning.
+//
 // A review that decodes always gets an AdmissionResponse with the request's
 // UID, errors and panics included; a body that is not a review gets an error,
 // which the HTTP layer answers with 400.

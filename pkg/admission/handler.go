@@ -18,6 +18,7 @@ import (
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 	"github.com/secure-defaults/secure-defaults/pkg/metrics"
 	"github.com/secure-defaults/secure-defaults/pkg/patch"
 	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
@@ -53,6 +54,15 @@ type Handler struct {
 	// tests replace them to exercise failures the rules never produce.
 	apply          func(*corev1.Pod, defaults.Options) defaults.Result
 	applyEphemeral func(*corev1.Pod, []corev1.EphemeralContainer, defaults.Options) defaults.Result
+	// images looks up what the pod's images run as; nil: lookup off.
+	images func() ImageLookup
+}
+
+// ImageLookup is what the handler needs to look up a pod's images: the
+// resolver, and how to read pull secrets (nil: not read).
+type ImageLookup struct {
+	Resolver *imagelookup.Resolver
+	Secrets  imagelookup.SecretGetter
 }
 
 // NewHandler returns a Handler that records every decoded review in rec and
@@ -81,6 +91,31 @@ func (h *Handler) SetOptions(src func() defaults.Options) {
 	if src != nil {
 		h.options = src
 	}
+}
+
+// SetImageLookup makes h look up, before the rules run, what the images of
+// each pod run as, with what src returns at the start of each review (a nil
+// Resolver: lookup off), so a reloaded configuration takes effect from the
+// next review on. src must be safe for concurrent use. Call it before h
+// serves reviews.
+func (h *Handler) SetImageLookup(src func() ImageLookup) {
+	h.images = src
+}
+
+// withImageFacts looks up the images of the containers of pod named in
+// containers (nil: all) within ctx, and returns opts carrying what they say,
+// with warnings for lookups that failed. A pod that opts out is not looked up.
+func (h *Handler) withImageFacts(ctx context.Context, pod *corev1.Pod, containers map[string]bool, opts defaults.Options) (defaults.Options, []string) {
+	if h.images == nil {
+		return opts, nil
+	}
+	il := h.images()
+	if il.Resolver == nil || (defaults.OptedOut(pod) && !opts.IgnorePodOptOut) {
+		return opts, nil
+	}
+	pf := il.Resolver.ForPod(ctx, pod, containers, il.Secrets)
+	opts.Facts = pf.Facts()
+	return opts, pf.Warnings
 }
 
 // outcome is what one review did, for the response, the metrics and the log.
@@ -231,7 +266,12 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest,
 	switch {
 	case isPods && req.SubResource == "" && req.Operation == admissionv1.Create:
 		return h.mutate(req, audit, func(pod *corev1.Pod) (defaults.Result, error) {
-			return h.apply(pod, opts), nil
+			opts, warnings := h.withImageFacts(ctx, pod, nil, opts)
+			res := h.apply(pod, opts)
+			if !res.OptedOut {
+				res.Warnings = append(res.Warnings, warnings...)
+			}
+			return res, nil
 		})
 	case isPods && req.SubResource == SubresourceEphemeralContainers && req.Operation == admissionv1.Update:
 		return h.mutate(req, audit, func(pod *corev1.Pod) (defaults.Result, error) {
@@ -239,7 +279,12 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest,
 			if err != nil {
 				return defaults.Result{}, err
 			}
-			return h.applyEphemeral(pod, old.Spec.EphemeralContainers, opts), nil
+			opts, warnings := h.withImageFacts(ctx, pod, newEphemeral(pod, old), opts)
+			res := h.applyEphemeral(pod, old.Spec.EphemeralContainers, opts)
+			if !res.OptedOut {
+				res.Warnings = append(res.Warnings, warnings...)
+			}
+			return res, nil
 		})
 	case audit:
 		return outcome{resp: Allowed(req.UID), result: metrics.ResultAudited}
@@ -308,6 +353,22 @@ func (h *Handler) mutate(req *admissionv1.AdmissionRequest, audit bool, apply fu
 	resp := Patched(req.UID, p, warnings...)
 	resp.AuditAnnotations = map[string]string{AuditAnnotationDefaulted: strings.Join(res.Applied, ",")}
 	return done(resp, metrics.ResultMutated, res.Applied)
+}
+
+// newEphemeral names the ephemeral containers of pod that old does not have:
+// the ones an ephemeralcontainers update adds.
+func newEphemeral(pod, old *corev1.Pod) map[string]bool {
+	had := make(map[string]bool, len(old.Spec.EphemeralContainers))
+	for _, c := range old.Spec.EphemeralContainers {
+		had[c.Name] = true
+	}
+	out := map[string]bool{}
+	for _, c := range pod.Spec.EphemeralContainers {
+		if !had[c.Name] {
+			out[c.Name] = true
+		}
+	}
+	return out
 }
 
 // decodePod decodes raw, the field named field of the request, as a v1 Pod,

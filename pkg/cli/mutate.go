@@ -10,8 +10,12 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/secure-defaults/secure-defaults/internal/textdiff"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
 
@@ -168,10 +172,24 @@ func runMutate(_ context.Context, args []string, s IO) int {
 		return 2
 	}
 	opts := c.Options()
+	var facts manifest.FactsFunc
+	// Image lookup reads registries with the local docker credentials
+	// (~/.docker/config.json and its helpers), as docker pull would.
+	lookup, err := localImageFacts(c, imagelookup.WithKeychain(authn.DefaultKeychain))
+	if err != nil {
+		fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
+		return 2
+	}
+	if lookup != nil {
+		facts = func(pod *corev1.Pod) (defaults.Facts, []string) {
+			pf := lookup(pod)
+			return pf.Facts(), pf.Warnings
+		}
+	}
 
 	var files []mutatedFile
 	for _, name := range o.Files {
-		f, err := mutateSource(name, s.In, o.Output, opts, s.Err)
+		f, err := mutateSource(name, s.In, o.Output, opts, facts, s.Err)
 		if err != nil {
 			fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
 			return 1
@@ -230,7 +248,7 @@ func runMutate(_ context.Context, args []string, s IO) int {
 // mutateSource reads and mutates every document of one file, or of stdin
 // for "-", and renders it in the output format. Warnings and notes go to
 // warn.
-func mutateSource(name string, stdin io.Reader, output string, opts defaults.Options, warn io.Writer) (mutatedFile, error) {
+func mutateSource(name string, stdin io.Reader, output string, opts defaults.Options, facts manifest.FactsFunc, warn io.Writer) (mutatedFile, error) {
 	r, source := stdin, "<stdin>"
 	if name != "-" {
 		f, err := os.Open(name)
@@ -250,7 +268,7 @@ func mutateSource(name string, stdin io.Reader, output string, opts defaults.Opt
 	results := make([]manifest.Result, 0, len(file.Documents))
 	var objects, patches [][]byte
 	for _, d := range file.Documents {
-		res, err := manifest.Mutate(d, opts)
+		res, err := manifest.MutateWithFacts(d, opts, facts)
 		if err != nil {
 			return mutatedFile{}, err
 		}

@@ -73,7 +73,7 @@ func (o *serveOptions) AddFlags(fs *flag.FlagSet) {
 	o.Options.AddFlags(fs)
 	fs.BoolVar(&o.SelfSigned, "self-signed", o.SelfSigned, "generate a throwaway CA and certificate for localhost and print a curl command to try the webhook (local use only)")
 	fs.StringVar(&o.CertMode, "cert-mode", o.CertMode, "files: serve --tls-cert-file/--tls-private-key-file as given (e.g. by cert-manager); builtin: generate and rotate them, keeping a Secret and the webhook configuration's caBundle current")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "built-in cert mode: kubeconfig file to reach the API server from outside a cluster (default: the in-cluster configuration)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig file to reach the API server from outside a cluster, for the built-in cert mode and imageLookup.pullSecrets (default: the in-cluster configuration)")
 	o.Certs.AddFlags(fs)
 	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "configuration file (kind: Configuration, "+config.APIVersion+"); reloaded when it changes, a file that does not load keeps the previous configuration")
 	fs.DurationVar(&o.ConfigPollInterval, "config-reload-interval", o.ConfigPollInterval, "how often to check --config for changes (SIGHUP reloads it at once)")
@@ -150,6 +150,8 @@ func runServe(ctx context.Context, args []string, s IO) int {
 			return 1
 		}
 		handler.SetOptions(cfg.Options)
+		lookups := &imageLookups{current: cfg.Current, observer: m, log: log, kubeconfig: o.Kubeconfig}
+		handler.SetImageLookup(lookups.get)
 	}
 	srv, err := server.New(*o.Options, handler, m, log)
 	if err != nil {

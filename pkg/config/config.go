@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
 
 // Limits and defaults of the configuration file.
@@ -168,6 +169,25 @@ func (c *Configuration) SetDefaults() {
 	if c.ImageLookup.Timeout == "" {
 		c.ImageLookup.Timeout = Duration(DefaultImageLookupTimeout.String())
 	}
+	il := &c.ImageLookup
+	if len(il.Platforms) == 0 {
+		il.Platforms = []string{imagelookup.DefaultPlatform}
+	}
+	if il.CacheSize == nil {
+		il.CacheSize = ptr(imagelookup.DefaultCacheSize)
+	}
+	if il.TagTTL == "" {
+		il.TagTTL = Duration(imagelookup.DefaultTagTTL.String())
+	}
+	if il.MaxLayerBytes == nil {
+		il.MaxLayerBytes = ptr(int64(imagelookup.DefaultMaxLayerBytes))
+	}
+	if il.MaxUncompressedBytes == nil {
+		il.MaxUncompressedBytes = ptr(int64(imagelookup.DefaultMaxUncompressedBytes))
+	}
+	if il.PullSecrets == nil {
+		il.PullSecrets = ptr(false)
+	}
 	c.Rules.setDefaults()
 }
 
@@ -247,6 +267,22 @@ func (c *Configuration) Validate() error {
 	} else if d <= 0 || d > MaxImageLookupTimeout {
 		errs = append(errs, fmt.Errorf("imageLookup.timeout: %s is out of range: want more than 0 and at most %s", d, MaxImageLookupTimeout))
 	}
+	if d, err := time.ParseDuration(string(c.ImageLookup.TagTTL)); err != nil || d <= 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.tagTTL: %q is not a positive duration such as 30s", string(c.ImageLookup.TagTTL)))
+	}
+	il := c.ImageLookupConfig()
+	il.Timeout, il.TagTTL = 0, 0 // checked above, as the file spells them
+	if err := il.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if n := c.ImageLookup.CacheSize; n != nil && *n == 0 {
+		errs = append(errs, fmt.Errorf("imageLookup.cacheSize: must be positive, got %d", *n))
+	}
+	for field, v := range map[string]*int64{"maxLayerBytes": c.ImageLookup.MaxLayerBytes, "maxUncompressedBytes": c.ImageLookup.MaxUncompressedBytes} {
+		if v != nil && *v == 0 {
+			errs = append(errs, fmt.Errorf("imageLookup.%s: must be positive, got 0", field))
+		}
+	}
 	if r := c.Rules.RunAsUser; r != nil {
 		errs = append(errs, validateID("rules.run-as-user.runAsUser", r.RunAsUser), validateID("rules.run-as-user.runAsGroup", r.RunAsGroup))
 	}
@@ -269,6 +305,31 @@ func validatePatterns(field string, patterns []string) []error {
 		}
 	}
 	return errs
+}
+
+// ImageLookupConfig returns what image lookup runs with under c, a defaulted
+// configuration.
+func (c *Configuration) ImageLookupConfig() imagelookup.Config {
+	il := c.ImageLookup
+	out := imagelookup.Config{
+		Enabled:            il.Enabled != nil && *il.Enabled,
+		Timeout:            il.Timeout.Duration(),
+		Platforms:          il.Platforms,
+		TagTTL:             il.TagTTL.Duration(),
+		DockerConfig:       il.DockerConfig,
+		PullSecrets:        il.PullSecrets != nil && *il.PullSecrets,
+		RootImageRunAsUser: il.RootImageRunAsUser,
+	}
+	if il.CacheSize != nil {
+		out.CacheSize = *il.CacheSize
+	}
+	if il.MaxLayerBytes != nil {
+		out.MaxLayerBytes = *il.MaxLayerBytes
+	}
+	if il.MaxUncompressedBytes != nil {
+		out.MaxUncompressedBytes = *il.MaxUncompressedBytes
+	}
+	return out
 }
 
 // Options returns the options the rules run with under c, a defaulted and

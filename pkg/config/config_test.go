@@ -64,6 +64,13 @@ func TestDecodeErrors(t *testing.T) {
 			"invalid configuration: imageLookup.timeout: 0s is out of range: want more than 0 and at most 25s"}},
 		{"timeout too long", header + "imageLookup: {timeout: 1m}\n", []string{
 			"invalid configuration: imageLookup.timeout: 1m0s is out of range: want more than 0 and at most 25s"}},
+		{"image lookup fields, all reported", header + "imageLookup: {platforms: [amd64], cacheSize: 0, tagTTL: never, maxLayerBytes: 0, maxUncompressedBytes: -1, rootImageRunAsUser: 0}\n", []string{
+			`invalid configuration: imageLookup.tagTTL: "never" is not a positive duration such as 30s`,
+			`imageLookup.platforms: "amd64" is not os/arch[/variant], e.g. linux/amd64`,
+			"imageLookup.maxUncompressedBytes: must be positive, got -1",
+			"imageLookup.rootImageRunAsUser: must be a non-zero UID (1 to 2147483647), got 0",
+			"imageLookup.cacheSize: must be positive, got 0",
+			"imageLookup.maxLayerBytes: must be positive, got 0"}},
 		{"IDs out of range", header + "rules:\n  run-as-user: {enabled: true, runAsUser: 0, runAsGroup: 2147483648}\n  fs-group: {fsGroup: -1}\n", []string{
 			"invalid configuration: rules.run-as-user.runAsUser: 0 is out of range: want 1 to 2147483647",
 			"rules.run-as-user.runAsGroup: 2147483648 is out of range: want 1 to 2147483647",
@@ -209,6 +216,22 @@ func TestLoad(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "missing.yaml")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v, want ErrNotExist", err)
+	}
+}
+
+func TestImageLookupConfig(t *testing.T) {
+	c, err := Decode([]byte(header + "imageLookup:\n  enabled: true\n  timeout: 3s\n  platforms: [linux/arm64]\n  tagTTL: 1m\n  dockerConfig: /etc/registry/config.json\n  pullSecrets: true\n  rootImageRunAsUser: 65534\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.ImageLookupConfig()
+	if !got.Enabled || got.Timeout != 3*time.Second || got.TagTTL != time.Minute || got.Platforms[0] != "linux/arm64" ||
+		got.DockerConfig != "/etc/registry/config.json" || !got.PullSecrets || *got.RootImageRunAsUser != 65534 ||
+		got.CacheSize != 10000 || got.MaxLayerBytes != 64<<20 || got.MaxUncompressedBytes != 256<<20 {
+		t.Errorf("got %+v", got)
+	}
+	if off := Default().ImageLookupConfig(); off.Enabled || off.PullSecrets || off.RootImageRunAsUser != nil {
+		t.Errorf("defaults: %+v, want lookup, pull secrets and the root UID off", off)
 	}
 }
 

@@ -91,6 +91,30 @@ type ImageLookup struct {
 	// the review's own deadline too). A Go duration such as "2s"; default 2s,
 	// at most 25s.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Platforms are the entries of a multi-platform image whose user is
+	// read, "os/arch[/variant]"; default ["linux/amd64"]. Platforms that
+	// disagree on the user make the container count as needing root.
+	Platforms []string `json:"platforms,omitempty"`
+	// CacheSize is how many image digests (and as many references) the
+	// cache holds; default 10000 (about 7 MiB).
+	CacheSize *int `json:"cacheSize,omitempty"`
+	// TagTTL is how long a tag's digest is trusted; default 30s.
+	TagTTL Duration `json:"tagTTL,omitempty"`
+	// MaxLayerBytes and MaxUncompressedBytes bound the layer bytes read to
+	// find /etc/passwd for one image, compressed (default 67108864, 64 MiB)
+	// and uncompressed (default 268435456, 256 MiB).
+	MaxLayerBytes        *int64 `json:"maxLayerBytes,omitempty"`
+	MaxUncompressedBytes *int64 `json:"maxUncompressedBytes,omitempty"`
+	// DockerConfig is the path of a docker config file with the webhook's
+	// own registry credentials (serve); default none: anonymous. mutate uses
+	// the local docker credentials instead.
+	DockerConfig string `json:"dockerConfig,omitempty"`
+	// PullSecrets makes serve read each pod's imagePullSecrets; default
+	// false. It needs get on Secrets (deploy/components/image-pull-secrets).
+	PullSecrets *bool `json:"pullSecrets,omitempty"`
+	// RootImageRunAsUser, when set, is pinned as runAsUser on containers
+	// whose image runs as root; default unset: they count as needing root.
+	RootImageRunAsUser *int64 `json:"rootImageRunAsUser,omitempty"`
 }
 
 // Duration is a Go duration written as a string ("2s", "500ms"). It is kept as

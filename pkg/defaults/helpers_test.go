@@ -71,9 +71,9 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 			got := tc.in.DeepCopy()
 			var s *scope
 			if tc.existing != nil {
-				s = newScope(got, names(tc.existing), Facts{})
+				s = newScope(got, names(tc.existing), tc.opts.Facts)
 			} else {
-				s = newScope(got, nil, Facts{})
+				s = newScope(got, nil, tc.opts.Facts)
 			}
 			s.opts = tc.opts
 			s.exclude(readOptOuts(got.Annotations, s, tc.opts).containers)

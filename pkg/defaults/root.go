@@ -44,6 +44,23 @@ type Facts struct {
 	// root when its manifest sets a non-zero runAsUser or runAsNonRoot: true:
 	// the manifest wins. Names of containers the pod does not have are ignored.
 	NeedsRoot map[string]string
+	// Pins maps a container's name to the user the run-as-non-root rule
+	// pins as its runAsUser (and runAsGroup) where neither it nor the pod
+	// sets one: the user its image runs as anyway when the kubelet cannot
+	// verify it (a user name, which runAsNonRoot refuses), or a fixed
+	// non-root UID the configuration gives root images. A container that
+	// needs root, a Windows pod and a UID of 0 get no pin.
+	Pins map[string]Pin
+}
+
+// Pin is a user to pin on a container: a non-zero UID, and a GID when the
+// image names a group.
+type Pin struct {
+	UID int64
+	GID *int64
+	// Reason says where the UID comes from, for the rule's warning, e.g.
+	// `the UID of user "app" in image registry.example/app:1`.
+	Reason string
 }
 
 // windowsAdmin is the account Windows containers run as with full rights: the

@@ -10,7 +10,10 @@ import (
 //
 // Sets: spec.securityContext.runAsNonRoot = true; or, when that cannot be
 // used, <container>.securityContext.runAsNonRoot = true on each container
-// that does not set its own.
+// that does not set its own. With image lookup (Facts.Pins), first
+// <container>.securityContext.runAsUser (and runAsGroup) to the user its
+// image runs as anyway, where neither the container nor the pod sets one, so
+// the kubelet can verify runAsNonRoot for an image whose user is a name.
 //
 // Stays away when:
 //   - the pod sets runAsNonRoot (either way); if it is true and a container
@@ -31,8 +34,11 @@ import (
 var ruleRunAsNonRoot = Rule{
 	ID:      "run-as-non-root",
 	Summary: "runAsNonRoot: true at pod level (per container next to a container that needs root)",
-	Writes:  append([]string{"/spec/securityContext/runAsNonRoot"}, inEveryContainer("securityContext/runAsNonRoot")...),
-	apply:   applyRunAsNonRoot,
+	Writes: append(append(append([]string{"/spec/securityContext/runAsNonRoot"},
+		inEveryContainer("securityContext/runAsNonRoot")...),
+		inEveryContainer("securityContext/runAsUser")...),
+		inEveryContainer("securityContext/runAsGroup")...),
+	apply: applyRunAsNonRoot,
 }
 
 func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
@@ -40,10 +46,10 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 	if s.hostProcess || isFalse(pod.Spec.HostUsers) {
 		return false, nil
 	}
+	pinned, warnings := pinImageUsers(podSC, s)
 	if podSC != nil && podSC.RunAsNonRoot != nil {
-		return false, blockedByPodLevel(podSC, s)
+		return pinned, append(warnings, blockedByPodLevel(podSC, s)...)
 	}
-	var warnings []string
 	rootInScope := false
 	for c := range s.each(s.all) {
 		if isRoot(c) {
@@ -60,9 +66,9 @@ func applyRunAsNonRoot(pod *corev1.Pod, s *scope) (bool, []string) {
 			pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
 		}
 		pod.Spec.SecurityContext.RunAsNonRoot = ptr(true)
-		return true, nil
+		return true, warnings
 	}
-	changed := false
+	changed := pinned
 	for c := range s.each(s.containers) {
 		if sc := c.get(); (sc != nil && sc.RunAsNonRoot != nil) || isRoot(c) {
 			continue
@@ -101,4 +107,33 @@ func isRoot(c container) bool {
 		return false
 	}
 	return c.root != ""
+}
+
+// pinImageUsers sets the users of Facts.Pins on the containers in scope whose
+// user the manifest leaves to the image, reports whether it set any, and
+// says so in a warning for each: a runAsUser the user did not write.
+func pinImageUsers(podSC *corev1.PodSecurityContext, s *scope) (bool, []string) {
+	if s.windows || len(s.opts.Facts.Pins) == 0 {
+		return false, nil
+	}
+	changed := false
+	var warnings []string
+	for _, c := range s.containers {
+		pin, ok := s.opts.Facts.Pins[c.name]
+		if !ok || pin.UID <= 0 || c.root != "" {
+			continue
+		}
+		sc := c.get()
+		if (sc != nil && sc.RunAsUser != nil) || (podSC != nil && podSC.RunAsUser != nil) {
+			continue
+		}
+		groupSet := (sc != nil && sc.RunAsGroup != nil) || (podSC != nil && podSC.RunAsGroup != nil)
+		c.sc().RunAsUser = ptr(pin.UID)
+		if pin.GID != nil && *pin.GID >= 0 && !groupSet {
+			c.sc().RunAsGroup = ptr(*pin.GID)
+		}
+		changed = true
+		warnings = append(warnings, fmt.Sprintf("%s %q: runAsUser set to %d, %s", c.kind.singular(), c.name, pin.UID, pin.Reason))
+	}
+	return changed, warnings
 }

@@ -119,3 +119,66 @@ func TestRunAsNonRootPrivilegedContainers(t *testing.T) {
 			})},
 	})
 }
+
+// TestRunAsNonRootImagePins: with image lookup, a container whose image runs
+// as a user name gets that user's UID pinned, so the kubelet can verify
+// runAsNonRoot; and a root image counts as needing root.
+func TestRunAsNonRootImagePins(t *testing.T) {
+	gid := int64(50)
+	pins := func(names ...string) Options {
+		o := Options{Facts: Facts{Pins: map[string]Pin{}}}
+		for _, n := range names {
+			o.Facts.Pins[n] = Pin{UID: 1000, GID: &gid}
+		}
+		return o
+	}
+	uid := func(u int64) *corev1.SecurityContext {
+		return &corev1.SecurityContext{RunAsUser: ptr(u), RunAsGroup: ptr(gid)}
+	}
+	nonRootPod := func(p *corev1.Pod) { podSC(p).RunAsNonRoot = ptr(true) }
+	running := runningPod()
+	runRuleCases(t, ruleRunAsNonRoot, []ruleCase{
+		{name: "unset: user and group pinned, runAsNonRoot at pod level", tags: []string{tagUnset},
+			in: newPod(ctr("app"), ctr("metrics")), opts: pins("app"),
+			want: tweak(newPod(withSC(ctr("app"), uid(1000)), ctr("metrics")), nonRootPod), wantWarnings: 1},
+		{name: "init container and sidecar pinned", tags: []string{tagInit, tagSidecar},
+			in:   tweak(newPod(ctr("app")), func(p *corev1.Pod) { p.Spec.InitContainers = []corev1.Container{ctr("migrate"), sidecar(ctr("proxy"))} }),
+			opts: pins("migrate", "proxy"),
+			want: tweak(newPod(ctr("app")), func(p *corev1.Pod) {
+				p.Spec.InitContainers = []corev1.Container{withSC(ctr("migrate"), uid(1000)), sidecar(withSC(ctr("proxy"), uid(1000)))}
+			}, nonRootPod), wantWarnings: 2},
+		{name: "container sets runAsUser: kept", tags: []string{tagSet},
+			in: newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsUser: ptr(int64(7))})), opts: pins("app"),
+			want: tweak(newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsUser: ptr(int64(7))})), nonRootPod)},
+		{name: "pod sets runAsUser: kept", tags: []string{tagSet},
+			in:   tweak(newPod(ctr("app")), func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(7)) }),
+			opts: pins("app"),
+			want: tweak(newPod(ctr("app")), func(p *corev1.Pod) { podSC(p).RunAsUser = ptr(int64(7)) }, nonRootPod)},
+		{name: "pod sets runAsGroup: only the user pinned", tags: []string{tagSet},
+			in:   tweak(newPod(ctr("app")), func(p *corev1.Pod) { podSC(p).RunAsGroup = ptr(int64(9)) }),
+			opts: pins("app"),
+			want: tweak(newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsUser: ptr(int64(1000))})), func(p *corev1.Pod) { podSC(p).RunAsGroup = ptr(int64(9)) }, nonRootPod), wantWarnings: 1},
+		{name: "pod sets runAsNonRoot: the pin still lets it start", tags: []string{tagSet},
+			in: tweak(newPod(ctr("app")), nonRootPod), opts: pins("app"),
+			want: tweak(newPod(withSC(ctr("app"), uid(1000))), nonRootPod), wantWarnings: 1},
+		{name: "runAsNonRoot: false is root on purpose: no pin", tags: []string{tagOtherWay},
+			in: newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsNonRoot: ptr(false)})), opts: pins("app"),
+			want: tweak(newPod(withSC(ctr("app"), &corev1.SecurityContext{RunAsNonRoot: ptr(false)})), nonRootPod)},
+		{name: "image runs as root: needs root, warning names the reason", tags: []string{tagOtherWay},
+			in:           newPod(ctr("app"), ctr("metrics")),
+			opts:         Options{Facts: Facts{NeedsRoot: map[string]string{"app": "its image r.example/app:1 runs as root"}}},
+			want:         newPod(ctr("app"), withSC(ctr("metrics"), &corev1.SecurityContext{RunAsNonRoot: ptr(true)})),
+			wantWarnings: 1},
+		{name: "ephemeral: only the new debugger pinned", tags: []string{tagEphemeral},
+			in: tweak(running, withDebugger(nil)), existing: running.Spec.EphemeralContainers,
+			opts:         pins("debugger", "app"),
+			want:         tweak(running, withDebugger(&corev1.SecurityContext{RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(gid), RunAsNonRoot: ptr(true)})),
+			wantWarnings: 1},
+		{name: "windows pod: no pin", tags: []string{tagWindows},
+			in: tweak(newPod(ctr("app")), windowsPod), opts: pins("app"),
+			want: tweak(newPod(ctr("app")), windowsPod, nonRootPod)},
+		{name: "a pin of UID 0 is ignored", tags: []string{tagOtherWay},
+			in: newPod(ctr("app")), opts: Options{Facts: Facts{Pins: map[string]Pin{"app": {UID: 0}}}},
+			want: tweak(newPod(ctr("app")), nonRootPod)},
+	})
+}

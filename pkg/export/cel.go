@@ -103,6 +103,18 @@ func globRegexp(patterns []string) string {
 	return "(?s)^(?:" + strings.Join(alts, "|") + ")$"
 }
 
-// tmpMountRegexp matches the mount paths path.Clean turns into /tmp, except
-// those with a ".." element (see Differences).
-const tmpMountRegexp = `^(/+\.)*/+tmp(/+\.)*/*$`
+// cleanPathRegexp matches the paths path.Clean turns into the absolute path
+// p, except those with a ".." element (see Differences): extra slashes and
+// "." elements anywhere.
+func cleanPathRegexp(p string) string {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, seg := range strings.Split(strings.TrimPrefix(p, "/"), "/") {
+		b.WriteString(`(/+\.)*/+` + regexp.QuoteMeta(seg))
+	}
+	b.WriteString(`(/+\.)*/*$`)
+	return b.String()
+}
+
+// tmpMountRegexp matches the mount paths path.Clean turns into /tmp.
+var tmpMountRegexp = cleanPathRegexp("/tmp")

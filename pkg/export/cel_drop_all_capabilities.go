@@ -9,7 +9,7 @@ import admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 // JSON patch can append to it.
 var dropAllCapabilities = celRule{
 	prefix: "dac",
-	variables: func() []admissionregistrationv1.Variable {
+	variables: func(map[string]bool) []admissionregistrationv1.Variable {
 		return perKind("Dac", "variables.$VContainers.transformList(i, c, variables.dacActive && !variables.$VSkipped[i] && !"+privileged("c")+
 			" && !"+drops("c", true, "ALL")+" && !"+adds("c", "ALL")+" && !(variables.$VRoot[i] && !"+drops("c", false, "ALL")+"))")
 	},

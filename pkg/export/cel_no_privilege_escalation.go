@@ -7,7 +7,7 @@ import admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 // set it, is not privileged and adds neither SYS_ADMIN nor ALL.
 var noPrivilegeEscalation = celRule{
 	prefix: "npe",
-	variables: func() []admissionregistrationv1.Variable {
+	variables: func(map[string]bool) []admissionregistrationv1.Variable {
 		return perKind("Npe", "variables.$VContainers.transformList(i, c, variables.npeActive && !variables.$VSkipped[i] && !"+
 			sc("c", "allowPrivilegeEscalation")+".hasValue() && !"+privileged("c")+" && !"+adds("c", "SYS_ADMIN", "ALL")+")")
 	},

@@ -8,7 +8,7 @@ import admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 // nothing when the pod sets it, is a HostProcess pod or sets hostUsers: false.
 var runAsNonRoot = celRule{
 	prefix: "rnr",
-	variables: func() []admissionregistrationv1.Variable {
+	variables: func(map[string]bool) []admissionregistrationv1.Variable {
 		vs := []admissionregistrationv1.Variable{
 			variable("rnrOn", "variables.rnrActive && !variables.hostProcess && object.spec.?hostUsers.orValue(true) && !"+podSC("runAsNonRoot")+".hasValue()"),
 			variable("rnrPod", "variables.rnrOn && !variables.excluded && !"+

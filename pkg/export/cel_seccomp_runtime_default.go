@@ -19,7 +19,7 @@ import (
 // or "" for none ("!" for an annotation that names no profile).
 var seccompRuntimeDefault = celRule{
 	prefix: "sec",
-	variables: func() []admissionregistrationv1.Variable {
+	variables: func(map[string]bool) []admissionregistrationv1.Variable {
 		containerKey := "(" + celString(corev1.SeccompContainerAnnotationKeyPrefix) + " + c.name)"
 		vs := perKind("SecAnn", "variables.$VContainers.transformList(i, c, variables.secActive && !variables.$VSkipped[i] && !"+sc("c", "seccompProfile")+".hasValue() && "+
 			"variables.annotations[?"+containerKey+"].hasValue() ? "+

@@ -16,8 +16,13 @@ import admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 // volumes+containers+1 values of k is free.
 var tmpEmptyDir = celRule{
 	prefix: "tmp",
-	variables: func() []admissionregistrationv1.Variable {
-		vs := perKind("Tmp", "variables.$VContainers.transformList(i, c, variables.tmpActive && !variables.$VSkipped[i] && "+sc("c", "readOnlyRootFilesystem")+".orValue(false) && "+
+	variables: func(on map[string]bool) []admissionregistrationv1.Variable {
+		readOnly := sc("c", "readOnlyRootFilesystem") + ".orValue(false)"
+		if on["read-only-root-filesystem"] {
+			// That rule runs first in the webhook: read what it sets.
+			readOnly = "(" + readOnly + " || variables.$VRofs[i])"
+		}
+		vs := perKind("Tmp", "variables.$VContainers.transformList(i, c, variables.tmpActive && !variables.$VSkipped[i] && "+readOnly+" && "+
 			"!c.?volumeMounts.orValue([]).exists(m, m.?mountPath.orValue('').matches("+celString(tmpMountRegexp)+")) && "+
 			"!c.?volumeDevices.orValue([]).exists(d, d.?devicePath.orValue('').matches("+celString(tmpMountRegexp)+")))")
 		vs = append(vs,

@@ -24,8 +24,10 @@ type Policy struct {
 
 // celRule is the CEL form of one rule of package defaults.
 type celRule struct {
-	// variables come after the shared ones; they may read "variables.<id>Active".
-	variables func() []admissionregistrationv1.Variable
+	// variables come after the shared ones and those of the rules before it;
+	// they may read "variables.<prefix>Active". on holds the IDs of the rules
+	// in the policy.
+	variables func(on map[string]bool) []admissionregistrationv1.Variable
 	// patches are CEL expressions of type list(JSONPatch), in the order they apply.
 	patches func() []string
 	// changed is a CEL bool: the rule changes the pod.
@@ -41,30 +43,38 @@ type celRule struct {
 // celRules maps each rule ID of package defaults to its CEL form. A test
 // fails when a registered rule is missing here.
 var celRules = map[string]celRule{
-	"run-as-non-root":         runAsNonRoot,
-	"drop-all-capabilities":   dropAllCapabilities,
-	"seccomp-runtime-default": seccompRuntimeDefault,
-	"no-privilege-escalation": noPrivilegeEscalation,
-	"tmp-emptydir":            tmpEmptyDir,
+	"run-as-non-root":           runAsNonRoot,
+	"drop-all-capabilities":     dropAllCapabilities,
+	"seccomp-runtime-default":   seccompRuntimeDefault,
+	"no-privilege-escalation":   noPrivilegeEscalation,
+	"read-only-root-filesystem": readOnlyRootFilesystem,
+	"tmp-emptydir":              tmpEmptyDir,
+	"no-service-account-token":  noServiceAccountToken,
 }
 
-// notInCEL names the rules the policy does not implement yet, with why; all
-// are optional, so the shipped configuration's policy is complete. A
+// configuredRules are the CEL forms of rules that take settings from the
+// configuration.
+var configuredRules = map[string]func(defaults.Options) celRule{
+	"fs-group":    fsGroup,
+	"run-as-user": runAsUser,
+}
+
+// notInCEL names the rules the policy does not implement yet, with why (none
+// today); a rule on by default may not be listed, so the shipped
+// configuration's policy is always complete. A
 // configuration that switches one on cannot be exported: Build says so
 // rather than print a policy that silently does less than the webhook.
-var notInCEL = map[string]string{
-	"read-only-root-filesystem": "not exported yet: tmp-emptydir would have to read the value it sets in the same pass",
-	"run-as-user":               "not exported yet: its configured IDs and per-container fallback have no CEL form here",
-	"fs-group":                  "not exported yet",
-	"no-service-account-token":  "not exported yet",
-}
+var notInCEL = map[string]string{}
 
 // windowsOnly names the rules that stay away from Windows pods.
 var windowsOnly = map[string]bool{
-	"drop-all-capabilities":   true,
-	"seccomp-runtime-default": true,
-	"no-privilege-escalation": true,
-	"tmp-emptydir":            true,
+	"drop-all-capabilities":     true,
+	"seccomp-runtime-default":   true,
+	"no-privilege-escalation":   true,
+	"read-only-root-filesystem": true,
+	"tmp-emptydir":              true,
+	"fs-group":                  true,
+	"run-as-user":               true,
 }
 
 // Build returns the policy and binding named name implementing, under cfg (a
@@ -78,6 +88,10 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 	}
 	opts := cfg.Options()
 	vars := sharedVariables(opts)
+	on := map[string]bool{}
+	for _, id := range defaults.RuleIDs() {
+		on[id] = opts.Enabled(id)
+	}
 	var patches []string
 	var applied []string // pairs of CEL: ID, changed
 	var ids []string
@@ -87,6 +101,9 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 			continue
 		}
 		cr, ok := celRules[r.ID]
+		if build, configured := configuredRules[r.ID]; configured {
+			cr, ok = build(opts), true
+		}
 		if !ok {
 			why := notInCEL[r.ID]
 			if why == "" {
@@ -99,7 +116,7 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 			active += " && !variables.windows"
 		}
 		vars = append(vars, variable(cr.prefix+"Active", active))
-		vars = append(vars, cr.variables()...)
+		vars = append(vars, cr.variables(on)...)
 		patches = append(patches, cr.patches()...)
 		if cr.podWants != "" {
 			podWants = append(podWants, cr.podWants)

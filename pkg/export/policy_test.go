@@ -160,6 +160,9 @@ func checkBalanced(t *testing.T, p *admissionregistrationv1.MutatingAdmissionPol
 func TestEveryRuleHasCEL(t *testing.T) {
 	for _, r := range defaults.Rules() {
 		_, ok := celRules[r.ID]
+		if _, configured := configuredRules[r.ID]; configured {
+			ok = true
+		}
 		_, not := notInCEL[r.ID]
 		switch {
 		case ok && not:
@@ -181,6 +184,11 @@ func TestEveryRuleHasCEL(t *testing.T) {
 	for id := range notInCEL {
 		if !slices.Contains(defaults.RuleIDs(), id) {
 			t.Errorf("notInCEL has %s, which is not a rule", id)
+		}
+	}
+	for id := range configuredRules {
+		if _, dup := celRules[id]; dup || !slices.Contains(defaults.RuleIDs(), id) {
+			t.Errorf("configuredRules has %s, which is not a rule or is in celRules too", id)
 		}
 	}
 	for id := range celRules {
@@ -225,6 +233,18 @@ func TestConfiguration(t *testing.T) {
 			if !strings.Contains(variable0(p, "applied"), kept) {
 				t.Errorf("%q missing from the policy", kept)
 			}
+		}
+	})
+	t.Run("tmp-emptydir reads what read-only-root-filesystem sets", func(t *testing.T) {
+		if v := variable0(build(t, config.Default()), "ctrTmp"); strings.Contains(v, "Rofs") {
+			t.Errorf("read-only-root-filesystem is off, ctrTmp reads it: %s", v)
+		}
+		p := build(t, load(t, "rules:\n  read-only-root-filesystem: {enabled: true}\n"))
+		if v := variable0(p, "ctrTmp"); !strings.Contains(v, "variables.ctrRofs[i]") {
+			t.Errorf("ctrTmp does not read ctrRofs: %s", v)
+		}
+		if !strings.Contains(variable0(p, "applied"), "read-only-root-filesystem") {
+			t.Errorf("read-only-root-filesystem missing from applied")
 		}
 	})
 	t.Run("every rule off is an error", func(t *testing.T) {
@@ -303,27 +323,10 @@ func TestTmpMountRegexp(t *testing.T) {
 			t.Errorf("%q: %v, want %v", p, got, want)
 		}
 	}
-}
-
-// TestDifferencesNameEveryMissingRule keeps the comment atop the YAML and
-// the README honest about the rules the policy leaves out.
-func TestDifferencesNameEveryMissingRule(t *testing.T) {
-	var text string
-	for _, d := range Differences {
-		if d.ID == "optional-rules" {
-			text = d.Text
-		}
-	}
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id := range notInCEL {
-		if !strings.Contains(text, id) {
-			t.Errorf("Differences (optional-rules) does not name %s", id)
-		}
-		if !strings.Contains(string(readme), "`"+id+"`") {
-			t.Errorf("README does not name %s among the rules the policy leaves out", id)
+	re = regexp.MustCompile(cleanPathRegexp(serviceAccountTokenPath))
+	for _, p := range []string{serviceAccountTokenPath, serviceAccountTokenPath + "/", "/var//run/./secrets/kubernetes.io/serviceaccount/.", "/var/run/secrets/kubernetesXio/serviceaccount", "/var/run/secrets/kubernetes.io/serviceaccount/token", "var/run/secrets/kubernetes.io/serviceaccount"} {
+		if got, want := re.MatchString(p), path.Clean(p) == serviceAccountTokenPath; got != want {
+			t.Errorf("%q: %v, want %v", p, got, want)
 		}
 	}
 }

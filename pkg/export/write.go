@@ -20,7 +20,6 @@ type Difference struct {
 // Differences lists every way the exported policy differs from the webhook,
 // in the order the README's table lists them.
 var Differences = []Difference{
-	{"optional-rules", "The optional rules read-only-root-filesystem, run-as-user, fs-group and no-service-account-token are not in the policy yet: export refuses a configuration that switches one on."},
 	{"image-lookup", "No image lookup: a container whose manifest does not say it runs as root is treated as non-root, even when its image's user is root (the webhook, with imageLookup on, leaves runAsNonRoot and capabilities alone for it)."},
 	{"warnings", "No warnings: kubectl shows nothing for containers left alone (root, unconfined annotations) or for skip annotations naming no rule or container."},
 	{"metrics", "No metrics: secure_defaults_* counters exist only in the webhook."},

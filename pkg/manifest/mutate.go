@@ -67,6 +67,17 @@ type target struct {
 // a workload without a pod template, a pod that does not decode into the
 // Kubernetes types, a List whose items are not objects.
 func Mutate(doc Document, opts defaults.Options) (Result, error) {
+	return MutateWithFacts(doc, opts, nil)
+}
+
+// FactsFunc returns what is known of a pod beyond its manifest (image
+// lookup), with warnings for the user; the rules get the facts in
+// defaults.Options.Facts.
+type FactsFunc func(*corev1.Pod) (defaults.Facts, []string)
+
+// MutateWithFacts is Mutate with facts asked of facts, when not nil, for
+// each pod before the rules run.
+func MutateWithFacts(doc Document, opts defaults.Options, facts FactsFunc) (Result, error) {
 	fail := func(err error) (Result, error) {
 		return Result{}, &Error{Source: doc.Source, Document: doc.Index, Line: doc.Line, Err: err}
 	}
@@ -89,7 +100,15 @@ func Mutate(doc Document, opts defaults.Options) (Result, error) {
 			return fail(fmt.Errorf("%s: %w", t.object, err))
 		}
 		out := pod.DeepCopy()
-		r := defaults.Apply(out, opts)
+		podOpts := opts
+		var factWarnings []string
+		if facts != nil {
+			podOpts.Facts, factWarnings = facts(out)
+		}
+		r := defaults.Apply(out, podOpts)
+		if !r.OptedOut {
+			r.Warnings = append(r.Warnings, factWarnings...)
+		}
 		res.Pods = append(res.Pods, Pod{Path: pointer(t.path), Object: t.object, Result: r})
 		p, err := patch.Create(pod, out)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
 
 // Result is the outcome of one admission review, the value of the result label.
@@ -95,6 +96,8 @@ type Prometheus struct {
 	certExpiry     *prometheus.GaugeVec
 	reloadFailures prometheus.Counter
 
+	lookups           *prometheus.CounterVec
+	lookupDuration    prometheus.Histogram
 	wouldApply        *prometheus.CounterVec
 	skippedRules      *prometheus.CounterVec
 	skippedContainers *prometheus.CounterVec
@@ -103,6 +106,10 @@ type Prometheus struct {
 
 	knownRules map[string]bool
 }
+
+// lookupResults is the fixed set of result label values of the image lookup
+// counter; every one starts at 0.
+var lookupResults = []imagelookup.Result{imagelookup.ResultHit, imagelookup.ResultMiss, imagelookup.ResultError, imagelookup.ResultTimeout}
 
 // skipReasons is the fixed set of the reason label of skipped containers.
 var skipReasons = []string{defaults.SkipReasonAnnotation, defaults.SkipReasonExcludeContainers, defaults.SkipReasonExcludeImages}
@@ -125,6 +132,15 @@ func New(version, commit string) *Prometheus {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "secure_defaults_admission_duration_seconds",
 			Help:    "Time spent reviewing one admission review, from decoded request to encoded response.",
+			Buckets: DurationBuckets,
+		}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "secure_defaults_image_lookups_total",
+			Help: "Image lookups, one per distinct image of a reviewed pod, by result (hit: from the cache; miss: from the registry; error; timeout).",
+		}, []string{"result"}),
+		lookupDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "secure_defaults_image_lookup_duration_seconds",
+			Help:    "Time a review waited for one image lookup, cache hits included.",
 			Buckets: DurationBuckets,
 		}),
 		certExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -169,6 +185,9 @@ func New(version, commit string) *Prometheus {
 		p.wouldApply.WithLabelValues(id)
 		p.skippedRules.WithLabelValues(id)
 	}
+	for _, r := range lookupResults {
+		p.lookups.WithLabelValues(string(r))
+	}
 	for _, r := range skipReasons {
 		p.skippedContainers.WithLabelValues(r)
 	}
@@ -176,7 +195,7 @@ func New(version, commit string) *Prometheus {
 	p.configReloads.WithLabelValues("failure")
 	p.configLastReload.Set(1) // no file, or the file loaded at start
 	p.registry.MustRegister(
-		p.reviews, p.rules, p.duration, p.certExpiry, p.reloadFailures, build,
+		p.reviews, p.rules, p.duration, p.lookups, p.lookupDuration, p.certExpiry, p.reloadFailures, build,
 		p.wouldApply, p.skippedRules, p.skippedContainers, p.configReloads, p.configLastReload,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -210,6 +229,18 @@ func (p *Prometheus) ObserveReview(operation string, result Result, applied []st
 // operation OperationUnknown and result error. It is not timed.
 func (p *Prometheus) ObserveRejected() {
 	p.reviews.WithLabelValues(OperationUnknown, string(ResultError)).Inc()
+}
+
+// ObserveImageLookup implements imagelookup.Observer. A result outside the
+// fixed set is counted as an error, so the label cannot grow.
+func (p *Prometheus) ObserveImageLookup(result imagelookup.Result, took time.Duration) {
+	switch result {
+	case imagelookup.ResultHit, imagelookup.ResultMiss, imagelookup.ResultTimeout:
+	default:
+		result = imagelookup.ResultError
+	}
+	p.lookups.WithLabelValues(string(result)).Inc()
+	p.lookupDuration.Observe(took.Seconds())
 }
 
 // ObserveCertificate records the expiry of the serving certificate now in

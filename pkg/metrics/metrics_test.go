@@ -10,6 +10,7 @@ import (
 
 	"github.com/secure-defaults/secure-defaults/internal/refdoc"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
 
 func TestRulesStartAtZero(t *testing.T) {
@@ -138,6 +139,38 @@ func TestMetricsMatchReference(t *testing.T) {
 		if !slices.Contains(have, d) {
 			t.Errorf("%s documents metric %s, which is not registered", refdoc.Path, d)
 		}
+	}
+}
+
+func TestImageLookups(t *testing.T) {
+	p := New("v1", "c1")
+	var _ imagelookup.Observer = p
+	if n := testutil.CollectAndCount(p.lookups); n != 4 {
+		t.Errorf("%d lookup series before any lookup, want 4 (hit, miss, error, timeout)", n)
+	}
+	p.ObserveImageLookup(imagelookup.ResultHit, time.Microsecond)
+	p.ObserveImageLookup(imagelookup.ResultTimeout, time.Second)
+	p.ObserveImageLookup("surprise", time.Millisecond)
+	for result, want := range map[string]float64{"hit": 1, "miss": 0, "timeout": 1, "error": 1} {
+		if got := testutil.ToFloat64(p.lookups.WithLabelValues(result)); got != want {
+			t.Errorf("lookups{result=%s} = %v, want %v", result, got, want)
+		}
+	}
+	if n := testutil.CollectAndCount(p.lookups); n != 4 {
+		t.Errorf("%d lookup series, want 4: an unknown result made a series", n)
+	}
+	families, err := p.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var count uint64
+	for _, mf := range families {
+		if mf.GetName() == "secure_defaults_image_lookup_duration_seconds" {
+			count = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if count != 3 {
+		t.Errorf("the duration histogram holds %d lookups, want 3", count)
 	}
 }
 
