@@ -174,7 +174,17 @@ allowPodOptOut: false
 	t.Run("500 containers, every rule on, exclusion patterns", func(t *testing.T) {
 		testPolicyManyContainers(ctx, t, ns, cfg.Options())
 	})
-	corpus := append(loadCorpus(t), corpusPod{where: "account without token: Pod no-token", input: noToken})
+	// A container that names its own user but no group, next to one that
+	// names neither: run-as-user goes per container, so no pod-level group
+	// changes the first one's group.
+	ownUser := plainPod("")
+	ownUser.Spec.Containers = append(ownUser.Spec.Containers, corev1.Container{
+		Name: "own-user", Image: "registry.example/app:1.0",
+		SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To(int64(1000))},
+	})
+	corpus := append(loadCorpus(t),
+		corpusPod{where: "account without token: Pod no-token", input: noToken},
+		corpusPod{where: "a container names its own user: Pod own-user", input: ownUser})
 	for _, cp := range corpus {
 		t.Run(cp.where, func(t *testing.T) {
 			if err := ensureServiceAccount(ctx, ns, cp.input.Spec.ServiceAccountName); err != nil {

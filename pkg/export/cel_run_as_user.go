@@ -11,7 +11,8 @@ import (
 // runAsUser is pkg/defaults/rule_run_as_user.go: the configured runAsUser
 // (and runAsGroup where unset) at pod level, unless the pod sets runAsUser;
 // per container instead, on those in scope that neither need root nor set
-// their own, when a container needs root or is left alone.
+// their own, when a container needs root or is left alone, or names its own
+// runAsUser but no runAsGroup while the pod sets none.
 func runAsUser(opts defaults.Options) celRule {
 	uid, gid := opts.RunAsUser, opts.RunAsGroup
 	if uid <= 0 {
@@ -25,7 +26,10 @@ func runAsUser(opts defaults.Options) celRule {
 		variables: func(map[string]bool) []admissionregistrationv1.Variable {
 			vs := []admissionregistrationv1.Variable{
 				variable("rauOn", "variables.rauActive && !"+podSC("runAsUser")+".hasValue()"),
-				variable("rauPod", "variables.rauOn && !variables.excluded && !"+anyKind("variables.$VRoot.exists(b, b)")),
+				// Not at pod level while a container names its own user but
+				// no group: the pod-level group would change its group.
+				variable("rauPod", "variables.rauOn && !variables.excluded && !"+anyKind("variables.$VRoot.exists(b, b)")+
+					" && ("+podSC("runAsGroup")+".hasValue() || !"+anyKind("variables.$VContainers.exists(c, "+sc("c", "runAsUser")+".hasValue() && !"+sc("c", "runAsGroup")+".hasValue())")+")"),
 			}
 			return append(vs, perKind("Rau", "variables.$VContainers.transformList(i, c, variables.rauOn && !variables.rauPod && !variables.$VSkipped[i] && !variables.$VRoot[i] && !"+
 				sc("c", "runAsUser")+".hasValue())")...)
