@@ -88,9 +88,17 @@ func TestRulesMatchReadme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	documented, err := refdoc.Names(doc, "## The rules")
+	names, err := refdoc.Names(doc, "## The rules")
 	if err != nil {
 		t.Fatalf("README.md: %v", err)
+	}
+	// The section has other tables (image users, for one): only names
+	// shaped like rule IDs count.
+	var documented []string
+	for _, n := range names {
+		if ruleIDShape.MatchString(n) {
+			documented = append(documented, n)
+		}
 	}
 	var defaultIDs, optionalIDs []string
 	for _, r := range Rules() {
@@ -115,6 +123,8 @@ func TestRulesMatchReadme(t *testing.T) {
 		}
 	}
 }
+
+var ruleIDShape = regexp.MustCompile(`^[a-z]+(-[a-z]+)+$`)
 
 func TestRulesMatchReference(t *testing.T) {
 	doc, err := refdoc.Read()
