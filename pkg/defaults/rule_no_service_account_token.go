@@ -24,6 +24,11 @@ const serviceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount"
 //     would reach it);
 //
 // Windows pods get it like any other: the field is not Linux-only.
+//
+// In the API server the ServiceAccount admission plugin runs before every
+// webhook and has already mounted the token volume unless the ServiceAccount
+// opts out, so there the rule stays away; it takes effect on manifests
+// (mutate, audit), where it makes the choice explicit before the pod exists.
 var ruleNoServiceAccountToken = Rule{
 	ID:       "no-service-account-token",
 	Summary:  "automountServiceAccountToken: false unless the pod mounts or refers to its token",
