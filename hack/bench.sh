@@ -6,7 +6,8 @@
 #      controller-runtime reference webhook and the ideal webhook: max
 #      sustainable rate, latency at a fixed rate, peak RSS;
 #   3. dry-run pod creates through a real kube-apiserver with no webhook,
-#      the ideal webhook and secure-defaults, in interleaved rounds.
+#      the ideal webhook, secure-defaults and the exported
+#      MutatingAdmissionPolicy, in interleaved rounds.
 # Ratios compare figures measured in the same run. It takes a few minutes on
 # 2 cores; the first run also builds kube-apiserver and etcd (hack/e2e-bins.sh,
 # several minutes, cached). Everything listens on 127.0.0.1 only.

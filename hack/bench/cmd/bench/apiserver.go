@@ -21,15 +21,23 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/export"
 )
 
 // webhookConfigName is the MutatingWebhookConfiguration the driver writes;
 // only its URL differs between the ideal webhook and secure-defaults.
 const webhookConfigName = "secure-defaults-bench"
 
-// none is the configuration without a webhook.
-const none = "no webhook"
+// none is the configuration without a webhook; policy the in-tree
+// MutatingAdmissionPolicy that `secure-defaults export
+// mutating-admission-policy` prints for the shipped configuration, with its
+// binding (the same namespace selector as the webhook).
+const (
+	none   = "no webhook"
+	policy = "policy"
+)
 
 // latencies are the client-side durations of dry-run creates.
 type latencies struct {
@@ -47,9 +55,10 @@ type apiResult struct {
 	// Results[mode][config]; mode is "1 client" or "N clients".
 	Results map[string]map[string]latencies `json:"results"`
 	// Same is true when the ideal webhook and secure-defaults admitted the
-	// same pod.
-	Same     bool           `json:"same"`
-	PatchOps map[string]int `json:"patchOps"`
+	// same pod; SamePolicy when the policy and secure-defaults did.
+	Same       bool           `json:"same"`
+	SamePolicy bool           `json:"samePolicy"`
+	PatchOps   map[string]int `json:"patchOps"`
 }
 
 func runAPIServer(args []string) error {
@@ -122,8 +131,12 @@ func runAPIServer(args []string) error {
 		return err
 	}
 	pod.Namespace = ns.Name
+	pol, err := export.Build(config.Default(), "")
+	if err != nil {
+		return err
+	}
 
-	configs := []string{none, ideal, ours}
+	configs := []string{none, ideal, ours, policy}
 	samples := map[string]map[string][]time.Duration{"1 client": {}, fmt.Sprintf("%d clients", *conc): {}}
 	admitted := map[string]*corev1.Pod{}
 	for r := range *rounds {
@@ -131,7 +144,7 @@ func runAPIServer(args []string) error {
 			// Rotate the order each round so no configuration always
 			// follows the same one.
 			c := configs[(i+r)%len(configs)]
-			got, err := activate(ctx, cp, client, c, hooks, cert.CAPEM, pod)
+			got, err := activate(ctx, cp, client, c, hooks, pol, cert.CAPEM, pod)
 			if err != nil {
 				return err
 			}
@@ -158,6 +171,15 @@ func runAPIServer(args []string) error {
 		a, _ := json.Marshal(admitted[ideal])
 		b, _ := json.Marshal(admitted[ours])
 		logf("WARNING: the ideal webhook and secure-defaults admitted different pods:\n%s\n%s", a, b)
+	}
+	// The differences export documents (the /tmp volume's name when
+	// tmp-<container> is taken, ephemeral containers) do not arise for this
+	// pod, so the policy's pod must equal the webhook's.
+	res.SamePolicy = sameDefaults(admitted[ours], admitted[policy])
+	if !res.SamePolicy {
+		a, _ := json.Marshal(admitted[ours])
+		b, _ := json.Marshal(admitted[policy])
+		logf("WARNING: secure-defaults and the policy admitted different pods:\n%s\n%s", a, b)
 	}
 	for mode, byConfig := range samples {
 		res.Results[mode] = map[string]latencies{}
@@ -197,20 +219,54 @@ func benchPod(review []byte) (*corev1.Pod, error) {
 	return pod, nil
 }
 
-// activate makes config the one in effect: it removes the webhook
-// configuration and waits until pods come back unmutated, then (for a
-// webhook) registers it and waits until they come back mutated. Going through
-// "no webhook" every time tells the two webhooks apart. It returns the pod
-// the API server admitted.
-func activate(ctx context.Context, cp *framework.ControlPlane, client kubernetes.Interface, config string, hooks map[string]*webhook, caBundle []byte, pod *corev1.Pod) (*corev1.Pod, error) {
+// activate makes configuration c the one in effect: it removes the webhook
+// configuration and the policy and waits until pods come back unmutated,
+// then registers the webhook (or creates the policy and its binding) and
+// waits until they come back mutated. Going through "no webhook" every time
+// tells the configurations apart. It returns the pod the API server
+// admitted.
+func activate(ctx context.Context, cp *framework.ControlPlane, client kubernetes.Interface, c string, hooks map[string]*webhook, pol *export.Policy, caBundle []byte, pod *corev1.Pod) (*corev1.Pod, error) {
 	if err := deactivate(ctx, cp, client, pod); err != nil {
 		return nil, err
 	}
-	if config == none {
+	switch c {
+	case none:
 		return cp.DryRunCreate(ctx, pod)
+	case policy:
+		if err := createPolicy(ctx, client, pol); err != nil {
+			return nil, err
+		}
+	default:
+		if err := createWebhookConfig(ctx, client, hooks[c].url, caBundle); err != nil {
+			return nil, err
+		}
 	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got *corev1.Pod
+	err := cp.WaitForDryRun(wctx, pod, func(p *corev1.Pod, err error) bool {
+		got = p
+		return err == nil && p.Annotations[defaults.DefaultedAnnotation] != ""
+	})
+	return got, err
+}
+
+// createPolicy creates the policy and its binding.
+func createPolicy(ctx context.Context, client kubernetes.Interface, pol *export.Policy) error {
+	api := client.AdmissionregistrationV1()
+	if _, err := api.MutatingAdmissionPolicies().Create(ctx, pol.Policy, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the policy: %w", err)
+	}
+	if _, err := api.MutatingAdmissionPolicyBindings().Create(ctx, pol.Binding, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating the policy binding: %w", err)
+	}
+	return nil
+}
+
+// createWebhookConfig registers the webhook at url.
+func createWebhookConfig(ctx context.Context, client kubernetes.Interface, url string, caBundle []byte) error {
 	side, fail, never := admissionregistrationv1.SideEffectClassNone, admissionregistrationv1.Fail, admissionregistrationv1.NeverReinvocationPolicy
-	equivalent, timeout, url := admissionregistrationv1.Equivalent, int32(5), hooks[config].url
+	equivalent, timeout := admissionregistrationv1.Equivalent, int32(5)
 	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{
 		ObjectMeta: metav1.ObjectMeta{Name: webhookConfigName},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
@@ -227,24 +283,29 @@ func activate(ctx context.Context, cp *framework.ControlPlane, client kubernetes
 		}},
 	}
 	if _, err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
-		return nil, err
+		return fmt.Errorf("registering the webhook: %w", err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var got *corev1.Pod
-	err := cp.WaitForDryRun(wctx, pod, func(p *corev1.Pod, err error) bool {
-		got = p
-		return err == nil && p.Annotations[defaults.DefaultedAnnotation] != ""
-	})
-	return got, err
+	return nil
 }
 
-// deactivate removes the webhook configuration and waits until it is out of
-// effect.
+// deactivate removes the webhook configuration, the policy and its binding,
+// and waits until they are out of effect.
 func deactivate(ctx context.Context, cp *framework.ControlPlane, client kubernetes.Interface, pod *corev1.Pod) error {
-	err := client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(ctx, webhookConfigName, metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return err
+	api := client.AdmissionregistrationV1()
+	for _, del := range []func() error{
+		func() error {
+			return api.MutatingWebhookConfigurations().Delete(ctx, webhookConfigName, metav1.DeleteOptions{})
+		},
+		func() error {
+			return api.MutatingAdmissionPolicyBindings().Delete(ctx, export.DefaultName, metav1.DeleteOptions{})
+		},
+		func() error {
+			return api.MutatingAdmissionPolicies().Delete(ctx, export.DefaultName, metav1.DeleteOptions{})
+		},
+	} {
+		if err := del(); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

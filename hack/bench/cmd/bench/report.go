@@ -284,10 +284,20 @@ func apiRows(t *table, ar *apiResult) {
 				ok = float64(addedOurs) <= 1.1*float64(addedIdeal)
 			}
 			t.add(fmt.Sprintf("%s: added %s (no webhook %s)", label, q.name, dur(q.get(base))), signed(addedOurs), "ideal "+signed(addedIdeal), ratio, "≤ 1.1× ideal", verdict(ok))
+			// The in-tree policy, measured in the same rounds: its
+			// latency against the webhook's and against no webhook.
+			if p, ok := res[policy]; ok && q.get(o) > 0 && q.get(base) > 0 {
+				ratio := func(a, b latencies) string { return fmt.Sprintf("%.2f×", float64(q.get(a))/float64(q.get(b))) }
+				t.add(fmt.Sprintf("  %s: MutatingAdmissionPolicy vs secure-defaults", q.name), "policy "+dur(q.get(p)), "secure-defaults "+dur(q.get(o)), ratio(p, o), "", "")
+				t.add(fmt.Sprintf("  %s: MutatingAdmissionPolicy vs no webhook (secure-defaults %s)", q.name, ratio(o, base)), "policy "+dur(q.get(p)), "no webhook "+dur(q.get(base)), ratio(p, base), "", "")
+			}
 		}
 	}
 	if !ar.Same {
 		t.add("API server: ideal and secure-defaults admitted the same pod", "NO", "", "", "same", "NO")
+	}
+	if _, ok := ar.Results["1 client"][policy]; ok && !ar.SamePolicy {
+		t.add("API server: the policy and secure-defaults admitted the same pod", "NO", "", "", "same", "NO")
 	}
 }
 
