@@ -55,7 +55,7 @@ const (
 // imagePullSecrets (Config.PullSecrets). A Windows pod is not looked up.
 func (r *Resolver) ForPod(ctx context.Context, pod *corev1.Pod, containers map[string]bool, secrets SecretGetter) PodFacts {
 	var pf PodFacts
-	if isWindows(pod) {
+	if defaults.IsWindows(pod) {
 		return pf
 	}
 	type want struct{ name, image string }
@@ -166,15 +166,6 @@ func leftToImage(podSC *corev1.PodSecurityContext, sc *corev1.SecurityContext) b
 		nonRoot = sc.RunAsNonRoot
 	}
 	return nonRoot == nil || *nonRoot
-}
-
-// isWindows reports whether pod runs on Windows, as package defaults reads
-// it: Windows containers take no runAsUser.
-func isWindows(pod *corev1.Pod) bool {
-	if pod.Spec.OS != nil {
-		return strings.EqualFold(string(pod.Spec.OS.Name), string(corev1.Windows))
-	}
-	return strings.EqualFold(pod.Spec.NodeSelector[corev1.LabelOSStable], string(corev1.Windows))
 }
 
 // Facts returns pf in the terms of package defaults, for Options.Facts.

@@ -89,6 +89,18 @@ func TestForPod(t *testing.T) {
 			}, root, named, missing),
 		},
 		{
+			// As package defaults reads a pod: the rules would ignore
+			// what a lookup says of such a pod.
+			name: "pods pinned to Windows nodes by affinity are not looked up",
+			pod: podOf(func(p *corev1.Pod) {
+				p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+					RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+						MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelOSStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"windows"}}},
+					}}},
+				}}
+			}, root, named, missing),
+		},
+		{
 			name: "only the containers asked for",
 			pod:  podOf(nil, root, numeric, named),
 			only: map[string]bool{"c": true},
