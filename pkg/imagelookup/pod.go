@@ -17,14 +17,9 @@ import (
 
 // Pin is a user to pin on a container: the UID (and GID, when the image
 // names a group) its image would run as anyway, or the configured non-root
-// UID for a root image.
-type Pin struct {
-	UID int64
-	GID *int64
-	// Reason says where the UID comes from, for the warning of the rule
-	// that pins it.
-	Reason string
-}
+// UID for a root image. It is the rules' own type, so PodFacts hands its
+// pins over without a copy.
+type Pin = defaults.Pin
 
 // PodFacts is what the images of one pod say, by container name, in the
 // terms the rules take.
@@ -170,15 +165,5 @@ func leftToImage(podSC *corev1.PodSecurityContext, sc *corev1.SecurityContext) b
 
 // Facts returns pf in the terms of package defaults, for Options.Facts.
 func (pf PodFacts) Facts() defaults.Facts {
-	var f defaults.Facts
-	if len(pf.NeedsRoot) > 0 {
-		f.NeedsRoot = pf.NeedsRoot
-	}
-	if len(pf.Pins) > 0 {
-		f.Pins = make(map[string]defaults.Pin, len(pf.Pins))
-		for name, p := range pf.Pins {
-			f.Pins[name] = defaults.Pin{UID: p.UID, GID: p.GID, Reason: p.Reason}
-		}
-	}
-	return f
+	return defaults.Facts{NeedsRoot: pf.NeedsRoot, Pins: pf.Pins}
 }
