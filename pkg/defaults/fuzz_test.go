@@ -38,7 +38,7 @@ func FuzzApply(f *testing.F) {
 			all.ExcludeContainers = []string{cs[0].name}
 		}
 		outAll, _ := checkPassWith(t, pod, existing, all)
-		if isWindows(pod) || isHostProcess(pod) {
+		if isWindows(pod) || isHostProcess(pod.Spec.SecurityContext, allContainers(pod)) {
 			// With the optional rules on, a Windows pod gets nothing more
 			// but automountServiceAccountToken, which is not Linux-only.
 			b := outAll.DeepCopy()
@@ -52,11 +52,11 @@ func FuzzApply(f *testing.F) {
 		if res.OptedOut && res.Changed() {
 			t.Fatalf("opted-out pod changed")
 		}
-		if isWindows(pod) || isHostProcess(pod) {
+		if isWindows(pod) || isHostProcess(pod.Spec.SecurityContext, allContainers(pod)) {
 			checkWindowsUntouched(t, pod, out)
 		}
 		checkRootKept(t, pod, out)
-		if isFalse(pod.Spec.HostUsers) && !isHostProcess(pod) {
+		if isFalse(pod.Spec.HostUsers) && !isHostProcess(pod.Spec.SecurityContext, allContainers(pod)) {
 			for _, c := range allContainers(out) {
 				if sc := c.get(); sc != nil && isTrue(sc.RunAsNonRoot) && !setsNonRoot(pod, c.name) {
 					t.Fatalf("hostUsers: false, yet runAsNonRoot was set on %s", c.name)
@@ -108,7 +108,7 @@ func checkWindowsUntouched(t *testing.T, before, after *corev1.Pod) {
 			}
 		}
 	}
-	if !isHostProcess(before) {
+	if !isHostProcess(before.Spec.SecurityContext, allContainers(before)) {
 		clear(a)
 		clear(b)
 	}

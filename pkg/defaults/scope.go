@@ -133,7 +133,7 @@ func newScope(pod *corev1.Pod, existing map[string]bool, facts Facts) *scope {
 			s.containers = append(s.containers, *c)
 		}
 	}
-	s.hostProcess = isHostProcess(pod)
+	s.hostProcess = isHostProcess(pod.Spec.SecurityContext, s.all)
 	s.windows = s.hostProcess || isWindows(pod)
 	return s
 }
@@ -187,13 +187,14 @@ func termPinsWindows(term corev1.NodeSelectorTerm) bool {
 	return false
 }
 
-// isHostProcess reports whether the pod or any container asks for a Windows
-// HostProcess container.
-func isHostProcess(pod *corev1.Pod) bool {
-	if sc := pod.Spec.SecurityContext; sc != nil && sc.WindowsOptions != nil && isTrue(sc.WindowsOptions.HostProcess) {
+// isHostProcess reports whether the pod, with security context podSC and the
+// containers all, or any of its containers asks for a Windows HostProcess
+// container.
+func isHostProcess(podSC *corev1.PodSecurityContext, all []container) bool {
+	if podSC != nil && podSC.WindowsOptions != nil && isTrue(podSC.WindowsOptions.HostProcess) {
 		return true
 	}
-	for _, c := range allContainers(pod) {
+	for _, c := range all {
 		if sc := c.get(); sc != nil && sc.WindowsOptions != nil && isTrue(sc.WindowsOptions.HostProcess) {
 			return true
 		}
