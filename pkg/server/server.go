@@ -246,9 +246,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) webhookMux() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /mutate", s.handleMutate)
-	if _, ok := s.reviewer.(Auditor); ok {
-		mux.HandleFunc("POST /audit", s.handleMutate)
+	mux.HandleFunc("POST /mutate", s.handleReview(s.reviewer.Review))
+	if a, ok := s.reviewer.(Auditor); ok {
+		mux.HandleFunc("POST /audit", s.handleReview(a.Audit))
 	}
 	return mux
 }
@@ -274,9 +274,14 @@ func (s *Server) metricsMux() http.Handler {
 	return mux
 }
 
-// handleMutate checks the request, reads the body within the limit, and
-// hands it to the Reviewer (its Audit method for POST /audit).
-func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
+// handleReview returns the handler that checks a request, reads the body
+// within the limit, and hands it to review: the Reviewer's Review for POST
+// /mutate, its Audit for POST /audit.
+func (s *Server) handleReview(review func(ctx context.Context, body []byte) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serveReview(w, r, review) }
+}
+
+func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, review func(ctx context.Context, body []byte) ([]byte, error)) {
 	wrote := false
 	defer func() {
 		if p := recover(); p != nil {
@@ -329,10 +334,6 @@ func (s *Server) handleMutate(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	review := s.reviewer.Review
-	if a, ok := s.reviewer.(Auditor); ok && r.URL.Path == "/audit" {
-		review = a.Audit
-	}
 	if int64(len(body)) > largeBodyBytes {
 		// Decoding a large pod costs many times its size in memory.
 		if err := s.large.acquire(ctx); err != nil {
