@@ -49,8 +49,9 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 	changed := false
 	var warnings []string
 	// keepsAnnotation: containers whose annotation is not translated stay
-	// without a field, and the pod-level profile must not cover them.
-	keepsAnnotation := map[string]bool{}
+	// without a field, and the pod-level profile must not cover them. Made
+	// only for a pod that has such an annotation, which few have.
+	var keepsAnnotation map[string]bool
 	for c := range s.each(s.containers) {
 		if sc := c.get(); sc != nil && sc.SeccompProfile != nil {
 			continue
@@ -64,6 +65,9 @@ func applySeccompRuntimeDefault(pod *corev1.Pod, s *scope) (bool, []string) {
 			c.sc().SeccompProfile = p
 			changed = true
 			continue
+		}
+		if keepsAnnotation == nil {
+			keepsAnnotation = map[string]bool{}
 		}
 		keepsAnnotation[c.name] = true
 		warnings = append(warnings, fmt.Sprintf(
