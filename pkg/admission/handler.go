@@ -102,16 +102,22 @@ func (h *Handler) SetImageLookup(src func() ImageLookup) {
 	h.images = src
 }
 
-// withImageFacts looks up the images of the containers of pod named in
-// containers (nil: all) within ctx, and returns opts carrying what they say,
-// with warnings for lookups that failed. A pod that opts out is not looked up.
-func (h *Handler) withImageFacts(ctx context.Context, pod *corev1.Pod, containers map[string]bool, opts defaults.Options) (defaults.Options, []string) {
+// withImageFacts looks up within ctx the images of the containers of pod
+// the rules default: all of them, or with old (an ephemeralcontainers
+// update) the ephemeral containers old does not have. It returns opts
+// carrying what they say, with warnings for lookups that failed. A pod that
+// opts out is not looked up.
+func (h *Handler) withImageFacts(ctx context.Context, pod, old *corev1.Pod, opts defaults.Options) (defaults.Options, []string) {
 	if h.images == nil {
 		return opts, nil
 	}
 	il := h.images()
 	if il.Resolver == nil || (defaults.OptedOut(pod) && !opts.IgnorePodOptOut) {
 		return opts, nil
+	}
+	var containers map[string]bool
+	if old != nil {
+		containers = newEphemeral(pod, old)
 	}
 	pf := il.Resolver.ForPod(ctx, pod, containers, il.Secrets)
 	opts.Facts = pf.Facts()
@@ -279,7 +285,7 @@ func (h *Handler) review(ctx context.Context, req *admissionv1.AdmissionRequest,
 			if err != nil {
 				return defaults.Result{}, err
 			}
-			opts, warnings := h.withImageFacts(ctx, pod, newEphemeral(pod, old), opts)
+			opts, warnings := h.withImageFacts(ctx, pod, old, opts)
 			res := h.applyEphemeral(pod, old.Spec.EphemeralContainers, opts)
 			if !res.OptedOut {
 				res.Warnings = append(res.Warnings, warnings...)

@@ -158,3 +158,44 @@ func TestReviewRegistryFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestEphemeralUpdateLooksUpNewContainersOnly: on the ephemeralcontainers
+// subresource only the ephemeral containers the update adds are looked up,
+// the ones the rules default; the running pod's images are not asked for.
+func TestEphemeralUpdateLooksUpNewContainersOnly(t *testing.T) {
+	reg := newImageRegistry(t)
+	// The running pod's images fail: looking one up would warn.
+	reg.Gate(func(r *http.Request) (int, bool) {
+		if strings.Contains(r.URL.Path, "/root/") || strings.Contains(r.URL.Path, "/numeric/") {
+			return http.StatusInternalServerError, false
+		}
+		return 0, false
+	})
+	h := lookupHandler(t, reg.Registry, imagelookup.Config{})
+	old := at.Pod(reg.threeImages)
+	pod := at.Pod(reg.threeImages, func(p *corev1.Pod) {
+		p.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: reg.named}}}
+	})
+	raw := at.RawPod(pod)
+	out, err := h.Review(context.Background(), at.Review(at.Request{
+		Operation: admissionv1.Update, Resource: at.PodsResource, SubResource: admission.SubresourceEphemeralContainers,
+		Object: raw, OldObject: at.RawPod(old),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := at.DecodeResponse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := at.ApplyResponse(raw, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc := got.Spec.EphemeralContainers[0].SecurityContext; sc == nil || sc.RunAsUser == nil || *sc.RunAsUser != 1000 {
+		t.Errorf("new ephemeral container: %+v, want runAsUser 1000 from its image", sc)
+	}
+	if w := strings.Join(resp.Warnings, "\n"); strings.Contains(w, "500") || strings.Contains(w, "not known") {
+		t.Errorf("the running pod's images were looked up: %q", resp.Warnings)
+	}
+}
