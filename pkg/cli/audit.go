@@ -121,13 +121,8 @@ func (o *auditOptions) validate() error {
 // runAudit reads the cluster, writes the report, and returns 0, or 3 when a
 // --fail-on condition holds.
 func runAudit(ctx context.Context, args []string, s IO) int {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	o := &auditOptions{}
-	o.addFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), auditUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("audit", auditUsage, o.addFlags)
 	if code, ok := parseFlags(fs, args, s); !ok {
 		return code
 	}

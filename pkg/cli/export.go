@@ -41,12 +41,7 @@ func (o *exportOptions) AddFlags(fs *flag.FlagSet) {
 
 func runExport(_ context.Context, args []string, s IO) int {
 	o := &exportOptions{}
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	o.AddFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), exportUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("export", exportUsage, o.AddFlags)
 	// What to export comes first or last: flags may follow it.
 	var what []string
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {

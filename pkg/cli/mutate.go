@@ -146,12 +146,7 @@ type mutatedFile struct {
 // or as a diff. When any document is malformed it writes nothing at all.
 func runMutate(_ context.Context, args []string, s IO) int {
 	o := newMutateOptions()
-	fs := flag.NewFlagSet("mutate", flag.ContinueOnError)
-	o.AddFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), mutateUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("mutate", mutateUsage, o.AddFlags)
 	if code, ok := parseFlags(fs, args, s); !ok {
 		return code
 	}

@@ -75,6 +75,18 @@ func usage(w io.Writer) {
 	io.WriteString(w, b.String())
 }
 
+// newFlagSet returns the flag set of command name with the flags add
+// registers; -h prints usage (the text above the flags) and then the flags.
+func newFlagSet(name, usage string, add func(*flag.FlagSet)) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	add(fs)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // parseFlags parses args into fs, mapping -h to exit code 0 and other errors to 2.
 // ok is false when the caller should return code.
 func parseFlags(fs *flag.FlagSet, args []string, s IO) (code int, ok bool) {

@@ -113,14 +113,16 @@ func (o *serveOptions) Validate() error {
 	return errors.Join(append(errs, o.Options.Validate())...)
 }
 
+const serveUsage = `Usage: secure-defaults serve [flags]
+
+Run the mutating admission webhook: HTTPS POST /mutate and /audit, plain-HTTP /metrics, /healthz, /readyz.
+
+Flags:
+`
+
 func runServe(ctx context.Context, args []string, s IO) int {
 	o := newServeOptions()
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	o.AddFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: secure-defaults serve [flags]\n\nRun the mutating admission webhook: HTTPS POST /mutate and /audit, plain-HTTP /metrics, /healthz, /readyz.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("serve", serveUsage, o.AddFlags)
 	if code, ok := parseFlags(fs, args, s); !ok {
 		return code
 	}
