@@ -43,7 +43,6 @@ import (
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	"github.com/secure-defaults/secure-defaults/pkg/audit"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
-	"github.com/secure-defaults/secure-defaults/pkg/manifest"
 )
 
 // auditConfigName is the webhook configuration this file registers; the
@@ -462,67 +461,48 @@ type auditObject struct {
 // a ReplicaSet a controller owns, and returns what it created.
 func auditSeed(ctx context.Context, t *testing.T, ns string) []auditObject {
 	t.Helper()
-	root, err := framework.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dc, err := dynamic.NewForConfig(controlPlane.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join(root, "pkg", "manifest", "testdata", "corpus", "*"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
 	var out []auditObject
 	taken := map[string]bool{}
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
+	for _, d := range corpusDocuments(t) {
+		var obj map[string]any
+		if err := json.Unmarshal(d.JSON, &obj); err != nil {
 			t.Fatal(err)
 		}
-		docs, err := manifest.Read(bytes.NewReader(src), filepath.Base(f))
-		if err != nil {
-			t.Fatal(err)
+		items := []any{obj}
+		if list, ok := obj["items"].([]any); ok && strings.HasSuffix(fmt.Sprint(obj["kind"]), "List") {
+			items = list
 		}
-		for _, d := range docs {
-			var obj map[string]any
-			if err := json.Unmarshal(d.JSON, &obj); err != nil {
-				t.Fatal(err)
+		for _, it := range items {
+			m, ok := it.(map[string]any)
+			if !ok {
+				continue
 			}
-			items := []any{obj}
-			if list, ok := obj["items"].([]any); ok && strings.HasSuffix(fmt.Sprint(obj["kind"]), "List") {
-				items = list
+			u := &unstructured.Unstructured{Object: m}
+			gvr, ok := auditGVRs[u.GetKind()]
+			if !ok {
+				continue
 			}
-			for _, it := range items {
-				m, ok := it.(map[string]any)
-				if !ok {
-					continue
-				}
-				u := &unstructured.Unstructured{Object: m}
-				gvr, ok := auditGVRs[u.GetKind()]
-				if !ok {
-					continue
-				}
-				auditClean(u, ns)
-				base := u.GetName()
-				for i := 2; taken[u.GetKind()+"/"+u.GetName()]; i++ {
-					u.SetName(fmt.Sprintf("%s-%d", base, i))
-				}
-				if u.GetKind() == "Pod" {
-					sa, _, _ := unstructured.NestedString(u.Object, "spec", "serviceAccountName")
-					if err := ensureServiceAccount(ctx, ns, sa); err != nil {
-						t.Fatal(err)
-					}
-				}
-				created, err := dc.Resource(gvr).Namespace(ns).Create(ctx, u, metav1.CreateOptions{})
-				if err != nil {
-					t.Fatalf("%s: %s %s: %v", filepath.Base(f), u.GetKind(), u.GetName(), err)
-				}
-				taken[u.GetKind()+"/"+created.GetName()] = true
-				out = append(out, auditObject{kind: created.GetKind(), name: created.GetName()})
+			auditClean(u, ns)
+			base := u.GetName()
+			for i := 2; taken[u.GetKind()+"/"+u.GetName()]; i++ {
+				u.SetName(fmt.Sprintf("%s-%d", base, i))
 			}
+			if u.GetKind() == "Pod" {
+				sa, _, _ := unstructured.NestedString(u.Object, "spec", "serviceAccountName")
+				if err := ensureServiceAccount(ctx, ns, sa); err != nil {
+					t.Fatal(err)
+				}
+			}
+			created, err := dc.Resource(gvr).Namespace(ns).Create(ctx, u, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatalf("%s: %s %s: %v", d.Source, u.GetKind(), u.GetName(), err)
+			}
+			taken[u.GetKind()+"/"+created.GetName()] = true
+			out = append(out, auditObject{kind: created.GetKind(), name: created.GetName()})
 		}
 	}
 	// A ReplicaSet its Deployment controls: audited through the Deployment.

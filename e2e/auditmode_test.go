@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,7 +167,7 @@ func TestAuditNamespace(t *testing.T) {
 		t.Errorf("create response warnings %q: none says what would be set", got)
 	}
 	for _, want := range []string{"would set securityContext.runAsNonRoot: true on the pod", `would set securityContext.allowPrivilegeEscalation: false on container "app"`} {
-		if !contains(got, want) {
+		if !slices.Contains(got, want) {
 			t.Errorf("create response warnings %q lack %q", got, want)
 		}
 	}
@@ -192,15 +193,6 @@ func TestAuditNamespace(t *testing.T) {
 func hasWould(ws []string) bool {
 	for _, w := range ws {
 		if strings.HasPrefix(w, "would set ") {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(ws []string, s string) bool {
-	for _, w := range ws {
-		if w == s {
 			return true
 		}
 	}

@@ -39,9 +39,10 @@ type corpusPod struct {
 	optedOut  bool
 }
 
-// loadCorpus reads every file of pkg/manifest/testdata/corpus, runs the
-// mutate command's code on it, and returns each pod with its prediction.
-func loadCorpus(t *testing.T) []corpusPod {
+// corpusDocuments reads every file of pkg/manifest/testdata/corpus, in
+// name order, and returns their documents; each Document's Source is the
+// file's base name.
+func corpusDocuments(t *testing.T) []manifest.Document {
 	t.Helper()
 	root, err := framework.RepoRoot()
 	if err != nil {
@@ -56,7 +57,7 @@ func loadCorpus(t *testing.T) []corpusPod {
 		files = append(files, m...)
 	}
 	sort.Strings(files)
-	var out []corpusPod
+	var out []manifest.Document
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
@@ -66,37 +67,46 @@ func loadCorpus(t *testing.T) []corpusPod {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range docs {
-			r, err := manifest.Mutate(d, defaults.Options{})
+		out = append(out, docs...)
+	}
+	return out
+}
+
+// loadCorpus reads every file of pkg/manifest/testdata/corpus, runs the
+// mutate command's code on it, and returns each pod with its prediction.
+func loadCorpus(t *testing.T) []corpusPod {
+	t.Helper()
+	var out []corpusPod
+	for _, d := range corpusDocuments(t) {
+		r, err := manifest.Mutate(d, defaults.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range r.Pods {
+			in, inMeta, err := podAt(d.JSON, p.Path)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("%s: %s: %v", d.Source, p.Object, err)
 			}
-			for _, p := range r.Pods {
-				in, inMeta, err := podAt(d.JSON, p.Path)
-				if err != nil {
-					t.Fatalf("%s: %s: %v", filepath.Base(f), p.Object, err)
-				}
-				pred, _, err := podAt(r.JSON, p.Path)
-				if err != nil {
-					t.Fatalf("%s: %s: %v", filepath.Base(f), p.Object, err)
-				}
-				claims, err := claimVolumes(d.JSON, p.Path)
-				if err != nil {
-					t.Fatalf("%s: %s: %v", filepath.Base(f), p.Object, err)
-				}
-				// The StatefulSet controller adds these before admission,
-				// after the template's own volumes.
-				n := len(in.Spec.Volumes)
-				in.Spec.Volumes = append(in.Spec.Volumes, claims...)
-				pred.Spec.Volumes = append(pred.Spec.Volumes[:n:n], append(claims, pred.Spec.Volumes[n:]...)...)
-				out = append(out, corpusPod{
-					where:     filepath.Base(f) + ": " + p.Object,
-					input:     in,
-					predicted: pred,
-					insecure:  inMeta,
-					optedOut:  p.OptedOut,
-				})
+			pred, _, err := podAt(r.JSON, p.Path)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", d.Source, p.Object, err)
 			}
+			claims, err := claimVolumes(d.JSON, p.Path)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", d.Source, p.Object, err)
+			}
+			// The StatefulSet controller adds these before admission,
+			// after the template's own volumes.
+			n := len(in.Spec.Volumes)
+			in.Spec.Volumes = append(in.Spec.Volumes, claims...)
+			pred.Spec.Volumes = append(pred.Spec.Volumes[:n:n], append(claims, pred.Spec.Volumes[n:]...)...)
+			out = append(out, corpusPod{
+				where:     d.Source + ": " + p.Object,
+				input:     in,
+				predicted: pred,
+				insecure:  inMeta,
+				optedOut:  p.OptedOut,
+			})
 		}
 	}
 	if len(out) < 20 {

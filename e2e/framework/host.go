@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -181,7 +182,7 @@ func cleanHost(st *hostState) error {
 	errs = append(errs, killProcs(cgroupPids(st.Kubepods)))
 	errs = append(errs, unmountBelow(st))
 	for _, n := range dirNames("/run/netns") {
-		if !contains(st.Netns, n) {
+		if !slices.Contains(st.Netns, n) {
 			errs = append(errs, os.Remove(filepath.Join("/run/netns", n)))
 		}
 	}
@@ -208,15 +209,6 @@ func cleanHost(st *hostState) error {
 		}
 	}
 	return err
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func sysctlPath(key string) string {
@@ -293,7 +285,7 @@ func removeChains(before []string) error {
 			var ours []string
 			for _, line := range strings.Split(string(rules), "\n") {
 				chain, ok := strings.CutPrefix(line, "-N ")
-				if ok && strings.HasPrefix(chain, "KUBE-") && !contains(before, bin+" "+table+" "+chain) {
+				if ok && strings.HasPrefix(chain, "KUBE-") && !slices.Contains(before, bin+" "+table+" "+chain) {
 					ours = append(ours, chain)
 				}
 			}
@@ -308,7 +300,7 @@ func removeChains(before []string) error {
 				}
 				fields := strings.Fields(rest)
 				for i := 0; i+1 < len(fields); i++ {
-					if (fields[i] == "-j" || fields[i] == "-g") && contains(ours, fields[i+1]) && !contains(ours, fields[0]) {
+					if (fields[i] == "-j" || fields[i] == "-g") && slices.Contains(ours, fields[i+1]) && !slices.Contains(ours, fields[0]) {
 						errs = append(errs, run(bin, append([]string{"-w", "5", "-t", table, "-D"}, unquote(fields)...)...))
 						break
 					}
@@ -405,7 +397,7 @@ func cgroupPids(before []string) []int {
 	seen := map[int]bool{}
 	var out []int
 	for _, top := range kubepodsDirs() {
-		if contains(before, top) {
+		if slices.Contains(before, top) {
 			continue
 		}
 		_ = filepath.WalkDir(top, func(path string, d os.DirEntry, err error) error {
@@ -452,7 +444,7 @@ func killProcs(pids []int) error {
 func removeCgroups(before []string) error {
 	var errs []error
 	for _, top := range kubepodsDirs() {
-		if contains(before, top) {
+		if slices.Contains(before, top) {
 			continue
 		}
 		var dirs []string
@@ -504,7 +496,7 @@ func unmountBelow(st *hostState) error {
 				ours = true
 			}
 		}
-		if n, ok := strings.CutPrefix(mp, "/run/netns/"); ok && !contains(st.Netns, n) {
+		if n, ok := strings.CutPrefix(mp, "/run/netns/"); ok && !slices.Contains(st.Netns, n) {
 			ours = true
 		}
 		if ours {

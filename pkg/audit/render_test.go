@@ -89,7 +89,11 @@ func TestJSONIsStable(t *testing.T) {
 	if back["apiVersion"] != "audit.secure-defaults.dev/v1alpha1" || back["kind"] != "AuditReport" {
 		t.Errorf("apiVersion/kind = %v/%v", back["apiVersion"], back["kind"])
 	}
-	for _, w := range back["workloads"].([]any) {
+	workloads, _ := back["workloads"].([]any)
+	if len(workloads) == 0 {
+		t.Fatalf("the sample report has no workloads to check:\n%s", sampleJSON(t))
+	}
+	for _, w := range workloads {
 		m := w.(map[string]any)
 		for _, f := range []string{"rules", "needsRoot", "warnings"} {
 			if _, ok := m[f].([]any); !ok {
@@ -103,6 +107,7 @@ func TestJSONIsStable(t *testing.T) {
 }
 
 func sampleJSON(t *testing.T) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := Render(&buf, sampleReport(t), OutputJSON); err != nil {
 		t.Fatal(err)

@@ -23,6 +23,22 @@ func write(t *testing.T, path string, data []byte) {
 	}
 }
 
+// newWatcher returns a Watcher, checking every interval, of tls.crt and
+// tls.key in a fresh directory that holds neither yet.
+func newWatcher(t *testing.T, interval time.Duration) (w *certwatch.Watcher, certFile, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	return certwatch.New(certFile, keyFile, interval, nil), certFile, keyFile
+}
+
+// writePair writes b's serving certificate and key over certFile and keyFile.
+func writePair(t *testing.T, certFile, keyFile string, b *pki.Bundle) {
+	t.Helper()
+	write(t, certFile, b.Serving.CertPEM)
+	write(t, keyFile, b.Serving.KeyPEM)
+}
+
 func servedSerial(t *testing.T, w *certwatch.Watcher) *big.Int {
 	t.Helper()
 	c, err := w.GetCertificate(nil)
@@ -36,9 +52,7 @@ func servedSerial(t *testing.T, w *certwatch.Watcher) *big.Int {
 // missing, the certificate written before its key, a half-written file,
 // garbage — and checks that the last good pair is served throughout.
 func TestReloadKeepsLastGoodPair(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	w := certwatch.New(certFile, keyFile, 0, nil)
+	w, certFile, keyFile := newWatcher(t, 0)
 
 	if _, err := w.GetCertificate(nil); !errors.Is(err, certwatch.ErrNoCertificate) {
 		t.Fatalf("GetCertificate before any load: %v, want ErrNoCertificate", err)
@@ -51,8 +65,7 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 	}
 
 	first := testutil.Throwaway(t, pki.ECDSA)
-	write(t, certFile, first.Serving.CertPEM)
-	write(t, keyFile, first.Serving.KeyPEM)
+	writePair(t, certFile, keyFile, first)
 	if changed, err := w.Reload(); err != nil || !changed {
 		t.Fatalf("Reload of a good pair = %v, %v; want changed", changed, err)
 	}
@@ -108,16 +121,14 @@ func TestReloadKeepsLastGoodPair(t *testing.T) {
 // TestRunPicksUpChanges checks that Run loads files that appear after it
 // started and follows a rotation, with no call to Reload.
 func TestRunPicksUpChanges(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	w := certwatch.New(certFile, keyFile, 5*time.Millisecond, nil)
+	w, certFile, keyFile := newWatcher(t, 5*time.Millisecond)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.Run(ctx)
 
 	for _, b := range []*pki.Bundle{testutil.Throwaway(t, pki.ECDSA), testutil.Throwaway(t, pki.ECDSA)} {
 		// Write through a rename, as a Secret volume update does.
-		tmpC, tmpK := filepath.Join(dir, "c.tmp"), filepath.Join(dir, "k.tmp")
+		tmpC, tmpK := certFile+".tmp", keyFile+".tmp"
 		write(t, tmpK, b.Serving.KeyPEM)
 		write(t, tmpC, b.Serving.CertPEM)
 		if err := os.Rename(tmpK, keyFile); err != nil {
@@ -180,14 +191,11 @@ func TestInvalidCertificatesNeverServed(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-			w := certwatch.New(certFile, keyFile, 0, nil)
+			w, certFile, keyFile := newWatcher(t, 0)
 			obs := &observer{}
 			w.SetObserver(obs)
 			good := testutil.Throwaway(t, pki.ECDSA)
-			write(t, certFile, good.Serving.CertPEM)
-			write(t, keyFile, good.Serving.KeyPEM)
+			writePair(t, certFile, keyFile, good)
 			if _, err := w.Reload(); err != nil {
 				t.Fatalf("Reload of a good pair: %v", err)
 			}
@@ -224,15 +232,12 @@ func TestInvalidCertificatesNeverServed(t *testing.T) {
 // TestNotYetValidAtStart checks that a first pair that is not valid yet is
 // not served, and is served once it becomes valid.
 func TestNotYetValidAtStart(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	w := certwatch.New(certFile, keyFile, 0, nil)
+	w, certFile, keyFile := newWatcher(t, 0)
 	b, err := pki.Throwaway(pki.ThrowawayOptions{NotBefore: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, certFile, b.Serving.CertPEM)
-	write(t, keyFile, b.Serving.KeyPEM)
+	writePair(t, certFile, keyFile, b)
 	if _, err := w.Reload(); err == nil {
 		t.Fatal("Reload of a not-yet-valid pair succeeded")
 	}
@@ -252,14 +257,11 @@ func TestNotYetValidAtStart(t *testing.T) {
 // expiry of the served certificate: a warning within ExpiryWarning, then
 // unhealthy, and healthy again once a renewed pair loads.
 func TestExpiryOfTheServedCertificate(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	w := certwatch.New(certFile, keyFile, 0, nil)
+	w, certFile, keyFile := newWatcher(t, 0)
 	obs := &observer{}
 	w.SetObserver(obs)
 	b := testutil.Throwaway(t, pki.ECDSA)
-	write(t, certFile, b.Serving.CertPEM)
-	write(t, keyFile, b.Serving.KeyPEM)
+	writePair(t, certFile, keyFile, b)
 	if _, err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -293,8 +295,7 @@ func TestExpiryOfTheServedCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	write(t, certFile, renewed.Serving.CertPEM)
-	write(t, keyFile, renewed.Serving.KeyPEM)
+	writePair(t, certFile, keyFile, renewed)
 	if _, err := w.Reload(); err != nil {
 		t.Fatalf("Reload of the renewed pair: %v", err)
 	}
@@ -306,9 +307,7 @@ func TestExpiryOfTheServedCertificate(t *testing.T) {
 // TestMissingFilesAtStartAreNotFailures: waiting for a certificate manager
 // to write the files is not a failed reload; losing them later is.
 func TestMissingFilesAtStartAreNotFailures(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	w := certwatch.New(certFile, keyFile, 0, nil)
+	w, certFile, keyFile := newWatcher(t, 0)
 	obs := &observer{}
 	w.SetObserver(obs)
 	w.Reload()
@@ -316,8 +315,7 @@ func TestMissingFilesAtStartAreNotFailures(t *testing.T) {
 		t.Errorf("failures while waiting for the files = %d, want 0", obs.failures)
 	}
 	b := testutil.Throwaway(t, pki.ECDSA)
-	write(t, certFile, b.Serving.CertPEM)
-	write(t, keyFile, b.Serving.KeyPEM)
+	writePair(t, certFile, keyFile, b)
 	if _, err := w.Reload(); err != nil {
 		t.Fatal(err)
 	}

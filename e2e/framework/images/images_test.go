@@ -4,7 +4,14 @@ import (
 	"archive/tar"
 	"context"
 	"errors"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"go/types"
 	"io"
+	"reflect"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -116,5 +123,41 @@ func TestParseReport(t *testing.T) {
 				t.Errorf("report %+v", r)
 			}
 		})
+	}
+}
+
+// TestReportMatchesProbe checks that the probe command's copy of Report has
+// the same JSON fields, of the same Go types, as this package's, so that what
+// the probe prints decodes whole.
+func TestReportMatchesProbe(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "probe/main.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probe []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok || ts.Name.Name != "Report" {
+			return true
+		}
+		for _, field := range ts.Type.(*ast.StructType).Fields.List {
+			tag, err := strconv.Unquote(field.Tag.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range field.Names {
+				probe = append(probe, name.Name+" "+types.ExprString(field.Type)+" "+reflect.StructTag(tag).Get("json"))
+			}
+		}
+		return false
+	})
+	var ours []string
+	rt := reflect.TypeFor[Report]()
+	for i := range rt.NumField() {
+		sf := rt.Field(i)
+		ours = append(ours, sf.Name+" "+sf.Type.String()+" "+sf.Tag.Get("json"))
+	}
+	if len(probe) == 0 || !slices.Equal(probe, ours) {
+		t.Errorf("probe's Report fields\n%q\nwant images.Report's\n%q", probe, ours)
 	}
 }

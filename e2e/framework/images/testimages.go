@@ -104,7 +104,10 @@ func Project(ctx context.Context, r *Registry, moduleDir, workDir, ldflags strin
 	return r.Push(ctx, ProjectImage, img)
 }
 
-// Report is what the probe prints (the probe command has the same type).
+// Report is what the probe prints. The probe command declares the same type
+// rather than importing this package, so that it builds alone into a small
+// static binary without this package's registry dependencies;
+// TestReportMatchesProbe keeps the two in step.
 type Report struct {
 	UID    int   `json:"uid"`
 	GID    int   `json:"gid"`

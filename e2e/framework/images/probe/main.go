@@ -22,7 +22,9 @@ import (
 )
 
 // Report is what the probe prints; the e2e tests decode it (see
-// images.ParseReport).
+// images.ParseReport). It is a copy of images.Report, not an import, so the
+// probe depends on nothing but the standard library; images'
+// TestReportMatchesProbe checks that the two have the same JSON fields.
 type Report struct {
 	UID          int    `json:"uid"`
 	GID          int    `json:"gid"`
