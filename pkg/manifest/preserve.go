@@ -190,6 +190,11 @@ func newEditor(text []byte, d Document) (*editor, error) {
 	if bytes.Contains(text, []byte("\r\n")) {
 		ed.nl = "\r\n"
 	}
+	if oddLineBreak(text) {
+		// The YAML parser counts these as line breaks and the positions it
+		// gives would not match the lines counted here.
+		return nil, unsupported("it has line breaks other than LF and CRLF (a lone CR, NEL, LS or PS)")
+	}
 	ed.lines = append(ed.lines, 0)
 	for i, c := range text {
 		if c == '\n' {
@@ -222,6 +227,15 @@ func newEditor(text []byte, d Document) (*editor, error) {
 	ed.index(ed.root, len(ed.lines)+1, 0)
 	ed.detectStyle(ed.root)
 	return ed, nil
+}
+
+// oddLineBreak reports whether text holds a character the YAML parser reads
+// as a line break other than LF and CRLF.
+func oddLineBreak(text []byte) bool {
+	if bytes.Count(text, []byte("\r")) != bytes.Count(text, []byte("\r\n")) {
+		return true
+	}
+	return bytes.Contains(text, []byte("\u0085")) || bytes.Contains(text, []byte("\u2028")) || bytes.Contains(text, []byte("\u2029"))
 }
 
 // yamlSafeJSON returns JSON text the YAML parser reads with the same
