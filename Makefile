@@ -6,7 +6,7 @@ BIN := bin/secure-defaults
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/secure-defaults/secure-defaults/pkg/version.Version=$(VERSION) -X github.com/secure-defaults/secure-defaults/pkg/version.Commit=$(COMMIT)
-# How long each fuzz target runs in `make test` (CI); `make fuzz` runs longer.
+# How long each fuzz target runs in `make fuzz-smoke`; `make fuzz` runs longer.
 FUZZTIME ?= 15s
 
 .DEFAULT_GOAL := help
@@ -36,11 +36,11 @@ lint: ## gofmt and go vet over every Go module in the repository (e2e tag includ
 	hack/lint.sh
 
 .PHONY: unit
-unit: ## Unit tests (race detector off: CI has 2 cores).
+unit: ## Unit tests, each fuzz target's seeds and committed findings included (race detector off: CI has 2 cores).
 	$(GO) test ./...
 
 .PHONY: fuzz-smoke
-fuzz-smoke: ## Run every fuzz target briefly ($(FUZZTIME) each).
+fuzz-smoke: ## Explore with every fuzz target briefly ($(FUZZTIME) each); a finding goes under testdata/fuzz.
 	hack/fuzz.sh $(FUZZTIME)
 
 .PHONY: validation
@@ -48,7 +48,10 @@ validation: ## The API server's own pod validation over every rule fixture, the 
 	hack/validation.sh
 
 .PHONY: test
-test: lint unit fuzz-smoke validation ## lint + all unit tests + a short run of every fuzz target + the API server's validation check.
+# Exploration (fuzz-smoke, fuzz) is not part of `test`: a test run must give
+# the same verdict on the same tree. What the fuzzers find is committed under
+# testdata/fuzz, where `unit` replays it on every run.
+test: lint unit validation ## lint + all unit tests (fuzz seeds and findings replayed) + the API server's validation check.
 
 .PHONY: generate
 generate: ## Regenerate the shipped MutatingAdmissionPolicy (deploy/policy) from the rules (review the diff!).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every native fuzz target in the module for the given time each
-# (default 15s). Used by `make test` (briefly) and `make fuzz`.
+# (default 15s). Used by `make fuzz-smoke` and `make fuzz`; `make test` only
+# replays the seeds and committed findings (plain `go test`).
 # Minimizing a new interesting input is capped (FUZZ_MINIMIZE_TIME, default
 # 1s): with corpus files of several KB, minimization otherwise takes whole
 # seconds per input and a short run spends most of its time there.
