@@ -4,15 +4,18 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -21,6 +24,7 @@ import (
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	"github.com/secure-defaults/secure-defaults/e2e/framework/images"
 	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
+	"github.com/secure-defaults/secure-defaults/pkg/audit"
 	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
@@ -120,6 +124,80 @@ func TestImageLookup(t *testing.T) {
 		}
 		if got := strings.Join(seen.take(), "\n"); !strings.Contains(got, "its image "+root+" runs as root") {
 			t.Errorf("warnings %q do not name the root image", got)
+		}
+	})
+
+	// The audit with the same configuration reads the same images and
+	// reports what the webhook does to pods from the same templates.
+	t.Run("audit reads the images as the webhook does", func(t *testing.T) {
+		numeric := reg.Push(t, "numeric", "v1", ilt.Image(t, "65532"))
+		missing := reg.Host + "/missing:v1"
+		ns := namespace(ctx, t, "images-audit-", true, "baseline")
+		probe := plainPod(ns)
+		probe.Spec.Containers[0].Image = named
+		actx, acancel := context.WithTimeout(ctx, 30*time.Second)
+		defer acancel()
+		if err := controlPlane.WaitForMutation(actx, probe, func(p *corev1.Pod) bool {
+			return p.Annotations[defaults.DefaultedAnnotation] != ""
+		}); err != nil {
+			t.Fatal(err)
+		}
+		byName := map[string]string{"named": named, "root": root, "numeric": numeric, "missing": missing}
+		for name, img := range byName {
+			d := &appsv1.Deployment{
+				ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+				Spec: appsv1.DeploymentSpec{
+					Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+					Template: corev1.PodTemplateSpec{
+						ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+						Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: img}}},
+					},
+				},
+			}
+			if _, err := client.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.CommandContext(ctx, w.bin, "audit", "--kubeconfig", controlPlane.Kubeconfig, "-n", ns, "-o", "json", "--config", cfgFile)
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+t.TempDir()) // no credentials of the machine's
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("audit: %v\n%s", err, stderr.String())
+		}
+		var rep audit.Report
+		if err := json.Unmarshal(out, &rep); err != nil {
+			t.Fatalf("report: %v\n%s", err, out)
+		}
+		if !rep.ImageLookup || len(rep.Workloads) != len(byName) {
+			t.Fatalf("imageLookup %v, %d workloads; want true, %d", rep.ImageLookup, len(rep.Workloads), len(byName))
+		}
+		wantStart := map[string]string{"named": audit.Starts, "root": audit.Starts, "numeric": audit.Starts, "missing": audit.StartUnknown}
+		for _, wl := range rep.Workloads {
+			t.Logf("%s: rules %v, start %s %q, needs root %+v", wl.Name, wl.Rules, wl.Start.Verdict, wl.Start.Reasons, wl.NeedsRoot)
+			if wl.Start.Verdict != wantStart[wl.Name] {
+				t.Errorf("%s: start %s, want %s", wl.Name, wl.Start.Verdict, wantStart[wl.Name])
+			}
+			if isRoot := len(wl.NeedsRoot) == 1 && strings.Contains(wl.NeedsRoot[0].Reason, "its image "+root+" runs as root"); isRoot != (wl.Name == "root") {
+				t.Errorf("%s: needs root %+v", wl.Name, wl.NeedsRoot)
+			}
+			// The webhook, with the same configuration, on a pod from the
+			// same template: the same rules apply.
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "audit-", Namespace: ns},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: byName[wl.Name]}}}}
+			created, err := client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := strings.Join(wl.Rules, ","), created.Annotations[defaults.DefaultedAnnotation]; got != want {
+				t.Errorf("%s: audit says rules %q, the webhook applied %q", wl.Name, got, want)
+			}
+		}
+		for _, wl := range rep.Workloads {
+			if warned := strings.Contains(strings.Join(wl.Warnings, "\n"), "the user of image "+missing+" is not known"); warned != (wl.Name == "missing") {
+				t.Errorf("%s: warnings %q", wl.Name, wl.Warnings)
+			}
 		}
 	})
 

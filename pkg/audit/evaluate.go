@@ -1,34 +1,46 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 	"github.com/secure-defaults/secure-defaults/pkg/podsecurity"
 )
 
 // Evaluator runs the rules and Pod Security "restricted" on pods.
 type Evaluator struct {
-	rules defaults.Options
+	rules  defaults.Options
+	images *imagelookup.Resolver
 }
 
 // NewEvaluator returns an Evaluator that runs the rules with rules (the
 // zero value: the shipped defaults, as the webhook without a configuration
 // file) and the latest version of Pod Security "restricted", with the
-// webhook's own self-check (package podsecurity).
-func NewEvaluator(rules defaults.Options) *Evaluator {
-	return &Evaluator{rules: rules}
+// webhook's own self-check (package podsecurity). With images (not nil) it
+// reads what each container's image runs as, as the webhook does with image
+// lookup on; without, start verdicts that depend on an image are unknown.
+func NewEvaluator(rules defaults.Options, images *imagelookup.Resolver) *Evaluator {
+	return &Evaluator{rules: rules, images: images}
 }
 
 // Evaluate reports what the rules would do to pod (a Pod, or a pod template
 // made into one). It fills in every field of Workload but the object's
-// identity, and never changes pod.
-func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
+// identity, and never changes pod. Image lookups stop when ctx ends.
+func (e *Evaluator) Evaluate(ctx context.Context, pod *corev1.Pod) Workload {
+	opts := e.rules
+	var images *imageFacts
+	if e.images != nil {
+		pf := e.images.ForPod(ctx, pod, nil, nil)
+		opts.Facts = pf.Facts()
+		images = &imageFacts{nonRoot: pf.NonRoot, warnings: pf.Warnings}
+	}
 	after := pod.DeepCopy()
-	res := defaults.Apply(after, e.rules)
+	res := defaults.Apply(after, opts)
 	before := violations(pod)
 	stillFails := violations(after)
 	skipped := make([]SkippedContainer, 0, len(res.SkippedContainers))
@@ -45,10 +57,26 @@ func (e *Evaluator) Evaluate(pod *corev1.Pod) Workload {
 			After:      len(stillFails) == 0,
 			StillFails: stillFails,
 		},
-		NeedsRoot: rootContainers(defaults.NeedsRoot(pod, e.rules.Facts)),
-		Start:     startVerdict(pod, after),
-		Warnings:  nonNil(res.Warnings),
+		NeedsRoot: rootContainers(defaults.NeedsRoot(pod, opts.Facts)),
+		Start:     startVerdict(pod, after, images),
+		Warnings:  nonNil(append(res.Warnings, images.lookupWarnings()...)),
 	}
+}
+
+// imageFacts is what image lookup told of one pod's images that the start
+// verdict needs; nil when lookup is off.
+type imageFacts struct {
+	// nonRoot: containers whose image runs as a numeric non-zero UID.
+	nonRoot map[string]bool
+	// warnings: lookups that failed.
+	warnings []string
+}
+
+func (f *imageFacts) lookupWarnings() []string {
+	if f == nil {
+		return nil
+	}
+	return f.warnings
 }
 
 // violations returns the failed "restricted" checks of pod, in Pod
@@ -65,9 +93,9 @@ func violations(pod *corev1.Pod) []Violation {
 // ran) would start where those of before do. The one thing the rules add
 // that the kubelet checks at start is runAsNonRoot: with an explicit UID the
 // answer is known; without one the kubelet reads the image's user, which
-// only an image lookup knows. Containers that had runAsNonRoot: true before
-// are not the rules' doing and are not judged.
-func startVerdict(before, after *corev1.Pod) Start {
+// only an image lookup (images, nil when off) knows. Containers that had
+// runAsNonRoot: true before are not the rules' doing and are not judged.
+func startVerdict(before, after *corev1.Pod, images *imageFacts) Start {
 	st := Start{Verdict: Starts, Reasons: []string{}}
 	windows := defaults.IsWindows(after)
 	b, a := containerList(before), containerList(after)
@@ -92,16 +120,30 @@ func startVerdict(before, after *corev1.Pod) Start {
 			st.Reasons = append(st.Reasons, name+": runAsNonRoot with runAsUser: 0")
 		case !windows && now.uid != nil:
 			// An explicit non-zero UID: the kubelet does not look at the image.
+		case !windows && images != nil && images.nonRoot[a[i].name]:
+			// Its image runs as a numeric non-zero UID: the kubelet verifies it.
 		default:
 			if st.Verdict == Starts {
 				st.Verdict = StartUnknown
 			}
 			st.Reasons = append(st.Reasons, fmt.Sprintf(
-				"%s: gets runAsNonRoot and sets no %s, so it starts only if image %q runs as a non-root numeric user; image lookup is off",
-				name, userField(windows), a[i].image))
+				"%s: gets runAsNonRoot and sets no %s, so it starts only if image %q runs as a non-root numeric user; %s",
+				name, userField(windows), a[i].image, images.why(windows)))
 		}
 	}
 	return st
+}
+
+// why says why an image's user is not known.
+func (f *imageFacts) why(windows bool) string {
+	switch {
+	case f == nil:
+		return "image lookup is off"
+	case windows:
+		return "image lookup does not read Windows images"
+	default:
+		return "its user could not be read (see the warnings)"
+	}
 }
 
 func userField(windows bool) string {

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -38,7 +39,7 @@ func hardenedSC() *corev1.SecurityContext {
 const allButTmp = "drop-all-capabilities,no-privilege-escalation,run-as-non-root,seccomp-runtime-default"
 
 func TestEvaluate(t *testing.T) {
-	ev := NewEvaluator(defaults.Options{})
+	ev := NewEvaluator(defaults.Options{}, nil)
 	cases := []struct {
 		name string
 		pod  *corev1.Pod
@@ -129,7 +130,7 @@ func TestEvaluate(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			in := tc.pod.DeepCopy()
-			got := ev.Evaluate(tc.pod)
+			got := ev.Evaluate(context.Background(), tc.pod)
 			if diff := cmp.Diff(in, tc.pod); diff != "" {
 				t.Fatalf("Evaluate changed its input:\n%s", diff)
 			}
@@ -178,7 +179,7 @@ func TestStartVerdictWouldNotStart(t *testing.T) {
 	after := tweak(before, func(p *corev1.Pod) {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
 	})
-	got := startVerdict(before, after)
+	got := startVerdict(before, after, nil)
 	if got.Verdict != WouldNotStart || len(got.Reasons) != 1 || !strings.Contains(got.Reasons[0], "runAsUser: 0") {
 		t.Errorf("start = %+v, want would-not-start naming runAsUser: 0", got)
 	}
@@ -189,7 +190,7 @@ func TestStartVerdictWouldNotStart(t *testing.T) {
 	winAfter := tweak(winBefore, func(p *corev1.Pod) {
 		p.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
 	})
-	if got := startVerdict(winBefore, winAfter); got.Verdict != WouldNotStart {
+	if got := startVerdict(winBefore, winAfter, nil); got.Verdict != WouldNotStart {
 		t.Errorf("Windows administrator under runAsNonRoot: start = %+v, want would-not-start", got)
 	}
 }
@@ -197,14 +198,14 @@ func TestStartVerdictWouldNotStart(t *testing.T) {
 // BenchmarkEvaluate is the CPU cost of one workload: the rules on a copy and
 // Pod Security twice.
 func BenchmarkEvaluate(b *testing.B) {
-	ev := NewEvaluator(defaults.Options{})
+	ev := NewEvaluator(defaults.Options{}, nil)
 	pod := tweak(basePod(), func(p *corev1.Pod) {
 		p.Spec.InitContainers = []corev1.Container{{Name: "chown", Image: "busybox", SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](0)}}}
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "sidecar", Image: "proxy:1"})
 	})
 	b.ReportAllocs()
 	for b.Loop() {
-		ev.Evaluate(pod)
+		ev.Evaluate(context.Background(), pod)
 	}
 }
 
@@ -218,7 +219,7 @@ func TestEvaluateSkipsAndOptions(t *testing.T) {
 		}
 		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: "legacy", Image: "old:1"})
 	})
-	got := NewEvaluator(defaults.Options{}).Evaluate(pod)
+	got := NewEvaluator(defaults.Options{}, nil).Evaluate(context.Background(), pod)
 	if strings.Join(got.Rules, ",") != "drop-all-capabilities,no-privilege-escalation,run-as-non-root" {
 		t.Errorf("rules = %v", got.Rules)
 	}
@@ -236,7 +237,7 @@ func TestEvaluateSkipsAndOptions(t *testing.T) {
 	opted := tweak(basePod(), func(p *corev1.Pod) {
 		p.Annotations = map[string]string{defaults.InjectKey: defaults.InjectDisabled}
 	})
-	got = NewEvaluator(defaults.Options{Rules: map[string]bool{"run-as-non-root": false}, IgnorePodOptOut: true}).Evaluate(opted)
+	got = NewEvaluator(defaults.Options{Rules: map[string]bool{"run-as-non-root": false}, IgnorePodOptOut: true}, nil).Evaluate(context.Background(), opted)
 	if got.OptedOut || strings.Join(got.Rules, ",") != "drop-all-capabilities,no-privilege-escalation,seccomp-runtime-default" {
 		t.Errorf("with run-as-non-root off and opt-outs ignored: optedOut %v, rules %v", got.OptedOut, got.Rules)
 	}

@@ -12,7 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
 
 // DefaultPageSize is how many objects one list request asks for.
@@ -37,6 +40,11 @@ type Options struct {
 	// Rules are the options the rules run with, as the webhook's
 	// configuration gives them; the zero value is the shipped defaults.
 	Rules defaults.Options
+	// Images, when set, reads what each container's image runs as (the
+	// configuration's image lookup), as the webhook does: root images are
+	// left to run as root, user names are pinned, and start verdicts are
+	// known wherever a lookup succeeds.
+	Images *imagelookup.Resolver
 	// Progress, when set, is called after every page.
 	Progress func(Progress)
 }
@@ -56,7 +64,7 @@ func Run(ctx context.Context, client dynamic.Interface, opts Options) (*Report, 
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	r := &run{client: client, opts: opts, ev: NewEvaluator(opts.Rules), namespaces: map[string]*Namespace{}}
+	r := &run{client: client, opts: opts, ev: NewEvaluator(opts.Rules, opts.Images), namespaces: map[string]*Namespace{}}
 	if err := r.readNamespaces(ctx); err != nil {
 		return nil, err
 	}
@@ -84,8 +92,10 @@ type run struct {
 func (r *run) readNamespaces(ctx context.Context) error {
 	api := r.client.Resource(namespacesGVR)
 	if r.opts.AllNamespaces {
-		err := r.list(ctx, api, "Namespace", "", "", func(obj *unstructured.Unstructured) {
-			r.namespace(obj.GetName(), obj.GetLabels())
+		err := r.list(ctx, api, "Namespace", "", "", func(items []unstructured.Unstructured) {
+			for i := range items {
+				r.namespace(items[i].GetName(), items[i].GetLabels())
+			}
 		})
 		if apierrors.IsForbidden(err) {
 			return fmt.Errorf("listing namespaces: %w (%v); name the namespaces to audit with -n", ErrNamespacesForbidden, err)
@@ -131,7 +141,7 @@ func (r *run) namespace(name string, labels map[string]string) {
 // readKind audits every object of kind k in scope.
 func (r *run) readKind(ctx context.Context, k kind) error {
 	api := r.client.Resource(k.GVR)
-	audit := func(obj *unstructured.Unstructured) { r.audit(k, obj) }
+	audit := func(items []unstructured.Unstructured) { r.auditPage(ctx, k, items) }
 	if r.opts.AllNamespaces {
 		err := r.list(ctx, api, k.Kind, "", r.opts.Selector, audit)
 		if !apierrors.IsForbidden(err) {
@@ -165,18 +175,16 @@ func (r *run) listFailed(ctx context.Context, ns, kind string, err error) error 
 	return nil
 }
 
-// list reads every object of api in pages and hands each to f. Only one page
-// is held at a time.
-func (r *run) list(ctx context.Context, api dynamic.ResourceInterface, kind, ns, selector string, f func(*unstructured.Unstructured)) error {
+// list reads every object of api in pages and hands each page to f. Only one
+// page is held at a time.
+func (r *run) list(ctx context.Context, api dynamic.ResourceInterface, kind, ns, selector string, f func([]unstructured.Unstructured)) error {
 	opts := metav1.ListOptions{Limit: r.opts.PageSize, LabelSelector: selector}
 	for {
 		page, err := api.List(ctx, opts)
 		if err != nil {
 			return err
 		}
-		for i := range page.Items {
-			f(&page.Items[i])
-		}
+		f(page.Items)
 		r.objects += len(page.Items)
 		if r.opts.Progress != nil {
 			r.opts.Progress(Progress{Kind: kind, Namespace: ns, Objects: r.objects, Workloads: len(r.workloads)})
@@ -188,20 +196,66 @@ func (r *run) list(ctx context.Context, api dynamic.ResourceInterface, kind, ns,
 	}
 }
 
-// audit evaluates one object of kind k.
-func (r *run) audit(k kind, obj *unstructured.Unstructured) {
-	if k.topLevelOnly && controlled(obj) {
+// auditPage evaluates the objects of one page of kind k.
+func (r *run) auditPage(ctx context.Context, k kind, items []unstructured.Unstructured) {
+	pods := make([]*corev1.Pod, len(items))
+	for i := range items {
+		obj := &items[i]
+		if k.topLevelOnly && controlled(obj) {
+			continue
+		}
+		pod, err := k.podOf(obj)
+		if err != nil {
+			r.problems = append(r.problems, Problem{
+				Namespace: obj.GetNamespace(), Kind: k.Kind, Name: obj.GetName(),
+				Reason: ProblemUndecodable, Message: err.Error(),
+			})
+			continue
+		}
+		pods[i] = pod
+	}
+	r.prefetch(ctx, pods)
+	for i, pod := range pods {
+		if pod != nil {
+			r.audit(ctx, k, &items[i], pod)
+		}
+	}
+}
+
+// prefetchWidth is how many images an audit looks up at once.
+const prefetchWidth = 16
+
+// prefetch looks up the images of pods, prefetchWidth at a time, so that
+// evaluating them one by one finds every answer in the cache (or the
+// failure remembered): a page of workloads with distinct images waits for
+// about len/prefetchWidth lookups, not for each in turn.
+func (r *run) prefetch(ctx context.Context, pods []*corev1.Pod) {
+	if r.opts.Images == nil {
 		return
 	}
-	pod, err := k.podOf(obj)
-	if err != nil {
-		r.problems = append(r.problems, Problem{
-			Namespace: obj.GetNamespace(), Kind: k.Kind, Name: obj.GetName(),
-			Reason: ProblemUndecodable, Message: err.Error(),
-		})
-		return
+	seen := map[string]bool{}
+	var images []string
+	for _, pod := range pods {
+		if pod == nil {
+			continue
+		}
+		for _, img := range imagelookup.ImagesOf(pod) {
+			if !seen[img] {
+				seen[img] = true
+				images = append(images, img)
+			}
+		}
 	}
-	w := r.ev.Evaluate(pod)
+	for len(images) > 0 && ctx.Err() == nil {
+		n := min(prefetchWidth, len(images))
+		r.opts.Images.LookupAll(ctx, images[:n], nil, "")
+		images = images[n:]
+	}
+}
+
+// audit records the evaluation of obj, of kind k, whose pod is pod.
+func (r *run) audit(ctx context.Context, k kind, obj *unstructured.Unstructured, pod *corev1.Pod) {
+	w := r.ev.Evaluate(ctx, pod)
 	w.Namespace, w.Kind, w.APIVersion, w.Name = obj.GetNamespace(), k.Kind, k.GVR.GroupVersion().String(), obj.GetName()
 	r.workloads = append(r.workloads, w)
 	ns, ok := r.namespaces[w.Namespace]
@@ -277,9 +331,10 @@ func (r *run) report() *Report {
 			Namespaces:    nonNil(append([]string(nil), r.opts.Namespaces...)),
 			Selector:      r.opts.Selector,
 		},
-		Namespaces: []Namespace{},
-		Workloads:  nonNil(r.workloads),
-		Problems:   nonNil(r.problems),
+		ImageLookup: r.opts.Images != nil,
+		Namespaces:  []Namespace{},
+		Workloads:   nonNil(r.workloads),
+		Problems:    nonNil(r.problems),
 	}
 	for _, n := range r.namespaceNames() {
 		ns := r.namespaces[n]

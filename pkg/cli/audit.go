@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/secure-defaults/secure-defaults/pkg/audit"
+	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
 )
 
 // exitFailOn is the exit code when a --fail-on condition holds.
@@ -143,8 +145,16 @@ func runAudit(ctx context.Context, args []string, s IO) int {
 		return 2
 	}
 	rules := c.Options()
-	if c.ImageLookup.Enabled != nil && *c.ImageLookup.Enabled {
-		fmt.Fprintln(s.Err, "note: the configuration turns image lookup on; the audit does not read images, so it runs the rules as with lookup off and cannot tell whether images run as root")
+	// As mutate: images are read with this machine's docker credentials.
+	// The pods' imagePullSecrets are not read: the auditor may not read
+	// Secrets.
+	images, err := imageResolver(c, imagelookup.WithKeychain(authn.DefaultKeychain))
+	if err != nil {
+		fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)
+		return 2
+	}
+	if images != nil && images.Config().PullSecrets {
+		fmt.Fprintln(s.Err, "note: imageLookup.pullSecrets is not acted on: the audit reads images with this machine's docker credentials, not the pods' imagePullSecrets")
 	}
 
 	cfg, ns, err := o.clientConfig()
@@ -169,6 +179,7 @@ func runAudit(ctx context.Context, args []string, s IO) int {
 		Selector:      o.selector,
 		PageSize:      o.chunkSize,
 		Rules:         rules,
+		Images:        images,
 		Progress:      p.update,
 	})
 	p.stop()

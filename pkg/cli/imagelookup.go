@@ -99,15 +99,21 @@ func (l *imageLookups) pullSecrets() imagelookup.SecretGetter {
 // localImageFacts looks up images for mutate, with the local docker
 // credentials; nil when the configuration leaves lookup off.
 func localImageFacts(c *config.Configuration, keychain imagelookup.Option) (func(*corev1.Pod) imagelookup.PodFacts, error) {
-	cfg := c.ImageLookupConfig()
-	if !cfg.Enabled {
-		return nil, nil
-	}
-	r, err := imagelookup.New(cfg, keychain)
-	if err != nil {
+	r, err := imageResolver(c, keychain)
+	if r == nil || err != nil {
 		return nil, err
 	}
 	return func(pod *corev1.Pod) imagelookup.PodFacts {
 		return r.ForPod(context.Background(), pod, nil, nil)
 	}, nil
+}
+
+// imageResolver returns the resolver the configuration asks for, with
+// keychain; nil when it leaves lookup off.
+func imageResolver(c *config.Configuration, keychain imagelookup.Option) (*imagelookup.Resolver, error) {
+	cfg := c.ImageLookupConfig()
+	if !cfg.Enabled {
+		return nil, nil
+	}
+	return imagelookup.New(cfg, keychain)
 }

@@ -31,6 +31,10 @@ type PodFacts struct {
 	// kubelet cannot verify their image's user name, or the configuration
 	// gives root images a fixed UID.
 	Pins map[string]Pin
+	// NonRoot: containers whose image runs as a numeric non-zero UID, which
+	// the kubelet verifies against runAsNonRoot as it is. The rules need
+	// nothing more for them; an audit knows they start.
+	NonRoot map[string]bool
 	// Warnings for the user: lookups that failed (the container is defaulted
 	// as with lookup off).
 	Warnings []string
@@ -50,37 +54,11 @@ const (
 // imagePullSecrets (Config.PullSecrets). A Windows pod is not looked up.
 func (r *Resolver) ForPod(ctx context.Context, pod *corev1.Pod, containers map[string]bool, secrets SecretGetter) PodFacts {
 	var pf PodFacts
-	if defaults.IsWindows(pod) {
-		return pf
-	}
-	type want struct{ name, image string }
-	var wants []want
-	var images []string
-	add := func(name, image string, sc *corev1.SecurityContext) {
-		if containers != nil && !containers[name] {
-			return
-		}
-		if !leftToImage(pod.Spec.SecurityContext, sc) || strings.TrimSpace(image) == "" {
-			return
-		}
-		wants = append(wants, want{name, image})
-		images = append(images, image)
-	}
-	for i := range pod.Spec.InitContainers {
-		c := &pod.Spec.InitContainers[i]
-		add(c.Name, c.Image, c.SecurityContext)
-	}
-	for i := range pod.Spec.Containers {
-		c := &pod.Spec.Containers[i]
-		add(c.Name, c.Image, c.SecurityContext)
-	}
-	for i := range pod.Spec.EphemeralContainers {
-		c := &pod.Spec.EphemeralContainers[i]
-		add(c.Name, c.Image, c.SecurityContext)
-	}
+	wants := wanted(pod, containers)
 	if len(wants) == 0 {
 		return pf
 	}
+	images := imagesOf(wants)
 	if dl, ok := ctx.Deadline(); ok {
 		margin := max(time.Until(dl)/reviewMarginFraction, minReviewMargin)
 		var cancel context.CancelFunc
@@ -102,6 +80,11 @@ func (r *Resolver) ForPod(ctx context.Context, pod *corev1.Pod, containers map[s
 		}
 		f := o.Facts
 		switch f.Verdict {
+		case VerdictNonRoot:
+			if pf.NonRoot == nil {
+				pf.NonRoot = map[string]bool{}
+			}
+			pf.NonRoot[w.name] = true
 		case VerdictPin:
 			pf.pin(w.name, Pin{UID: *f.UID, GID: f.GID, Reason: fmt.Sprintf(
 				"the UID of user %q in image %s, so the kubelet can verify runAsNonRoot", f.User, w.image)})
@@ -118,6 +101,55 @@ func (r *Resolver) ForPod(ctx context.Context, pod *corev1.Pod, containers map[s
 		}
 	}
 	return pf
+}
+
+// want is a container whose image ForPod looks up.
+type want struct{ name, image string }
+
+// wanted returns the containers of pod named in containers (nil: every
+// container) whose user the manifest leaves to the image: those ForPod looks
+// up. A Windows pod has none.
+func wanted(pod *corev1.Pod, containers map[string]bool) []want {
+	if defaults.IsWindows(pod) {
+		return nil
+	}
+	var wants []want
+	add := func(name, image string, sc *corev1.SecurityContext) {
+		if containers != nil && !containers[name] {
+			return
+		}
+		if !leftToImage(pod.Spec.SecurityContext, sc) || strings.TrimSpace(image) == "" {
+			return
+		}
+		wants = append(wants, want{name, image})
+	}
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		add(c.Name, c.Image, c.SecurityContext)
+	}
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		add(c.Name, c.Image, c.SecurityContext)
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		c := &pod.Spec.EphemeralContainers[i]
+		add(c.Name, c.Image, c.SecurityContext)
+	}
+	return wants
+}
+
+// ImagesOf returns the images ForPod would look up for pod, in container
+// order, repeats included: to look them up ahead (LookupAll) for many pods.
+func ImagesOf(pod *corev1.Pod) []string {
+	return imagesOf(wanted(pod, nil))
+}
+
+func imagesOf(wants []want) []string {
+	images := make([]string, len(wants))
+	for i, w := range wants {
+		images[i] = w.image
+	}
+	return images
 }
 
 func (pf *PodFacts) pin(name string, p Pin) {

@@ -3,6 +3,7 @@ package imagelookup_test
 import (
 	"context"
 	"net/http"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,7 @@ func TestForPod(t *testing.T) {
 		cfg       func(*imagelookup.Config)
 		only      map[string]bool
 		needsRoot []string
+		nonRoot   string // containers, comma-separated, sorted
 		pins      map[string]imagelookup.Pin
 		warnings  []string // substrings, one per warning, in order
 	}{
@@ -55,12 +57,14 @@ func TestForPod(t *testing.T) {
 			name:      "init, regular and ephemeral containers",
 			pod:       podOf(nil, root, numeric, named),
 			needsRoot: []string{"a"},
+			nonRoot:   "b",
 			pins:      map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
 		},
 		{
-			name: "a fixed UID for root images",
-			pod:  podOf(nil, root, numeric, named),
-			cfg:  func(c *imagelookup.Config) { c.RootImageRunAsUser = uid(65534) },
+			name:    "a fixed UID for root images",
+			pod:     podOf(nil, root, numeric, named),
+			cfg:     func(c *imagelookup.Config) { c.RootImageRunAsUser = uid(65534) },
+			nonRoot: "b",
 			pins: map[string]imagelookup.Pin{
 				"a": {UID: 65534, Reason: "configured UID for images that run as root (image " + root},
 				"c": {UID: 1000, GID: uid(50), Reason: `the UID of user "app:staff" in image ` + named},
@@ -109,6 +113,7 @@ func TestForPod(t *testing.T) {
 		{
 			name:     "a failed lookup warns and decides nothing",
 			pod:      podOf(nil, numeric, missing, numeric),
+			nonRoot:  "a,c",
 			warnings: []string{`container "b": the user of image ` + missing + ` is not known`},
 		},
 	}
@@ -126,6 +131,16 @@ func TestForPod(t *testing.T) {
 			}
 			if strings.Join(got, ",") != strings.Join(tc.needsRoot, ",") {
 				t.Errorf("needs root %v, want %v", got, tc.needsRoot)
+			}
+			var nonRoot []string
+			for n, ok := range pf.NonRoot {
+				if ok {
+					nonRoot = append(nonRoot, n)
+				}
+			}
+			sort.Strings(nonRoot)
+			if strings.Join(nonRoot, ",") != tc.nonRoot {
+				t.Errorf("non-root %v, want %s", nonRoot, tc.nonRoot)
 			}
 			if len(pf.Pins) != len(tc.pins) {
 				t.Errorf("pins %+v, want %+v", pf.Pins, tc.pins)
