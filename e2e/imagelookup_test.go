@@ -67,6 +67,7 @@ func TestImageLookup(t *testing.T) {
 	})
 	restricted := namespace(ctx, t, "images-restricted-", true, psaRestricted)
 	baseline := namespace(ctx, t, "images-baseline-", true, "baseline")
+	auditNS := namespace(ctx, t, "images-audit-", true, "baseline") // nothing but the audit's workloads
 	// Wait as waitEffective does, with an image of the loopback registry:
 	// the test asks no other registry (nor its name of DNS).
 	probe := plainPod(restricted)
@@ -132,16 +133,7 @@ func TestImageLookup(t *testing.T) {
 	t.Run("audit reads the images as the webhook does", func(t *testing.T) {
 		numeric := reg.Push(t, "numeric", "v1", ilt.Image(t, "65532"))
 		missing := reg.Host + "/missing:v1"
-		ns := namespace(ctx, t, "images-audit-", true, "baseline")
-		probe := plainPod(ns)
-		probe.Spec.Containers[0].Image = named
-		actx, acancel := context.WithTimeout(ctx, 30*time.Second)
-		defer acancel()
-		if err := controlPlane.WaitForMutation(actx, probe, func(p *corev1.Pod) bool {
-			return p.Annotations[defaults.DefaultedAnnotation] != ""
-		}); err != nil {
-			t.Fatal(err)
-		}
+		ns := auditNS
 		byName := map[string]string{"named": named, "root": root, "numeric": numeric, "missing": missing}
 		for name, img := range byName {
 			d := &appsv1.Deployment{
