@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/imagelookup"
@@ -196,7 +196,10 @@ func (r *run) list(ctx context.Context, api dynamic.ResourceInterface, kind, ns,
 	}
 }
 
-// auditPage evaluates the objects of one page of kind k.
+// auditPage evaluates the objects of one page of kind k: one after another,
+// or, with image lookup, lookupWidth at a time, so that registries answer in
+// parallel and a page of distinct images does not wait for each in turn.
+// The report's order does not depend on which finishes first.
 func (r *run) auditPage(ctx context.Context, k kind, items []unstructured.Unstructured) {
 	pods := make([]*corev1.Pod, len(items))
 	for i := range items {
@@ -214,48 +217,42 @@ func (r *run) auditPage(ctx context.Context, k kind, items []unstructured.Unstru
 		}
 		pods[i] = pod
 	}
-	r.prefetch(ctx, pods)
-	for i, pod := range pods {
-		if pod != nil {
-			r.audit(ctx, k, &items[i], pod)
-		}
-	}
-}
-
-// prefetchWidth is how many images an audit looks up at once.
-const prefetchWidth = 16
-
-// prefetch looks up the images of pods, prefetchWidth at a time, so that
-// evaluating them one by one finds every answer in the cache (or the
-// failure remembered): a page of workloads with distinct images waits for
-// about len/prefetchWidth lookups, not for each in turn.
-func (r *run) prefetch(ctx context.Context, pods []*corev1.Pod) {
+	results := make([]Workload, len(items))
+	evaluate := func(i int) { results[i] = r.ev.Evaluate(ctx, pods[i]) }
 	if r.opts.Images == nil {
-		return
-	}
-	seen := map[string]bool{}
-	var images []string
-	for _, pod := range pods {
-		if pod == nil {
-			continue
-		}
-		for _, img := range imagelookup.ImagesOf(pod) {
-			if !seen[img] {
-				seen[img] = true
-				images = append(images, img)
+		for i := range pods {
+			if pods[i] != nil {
+				evaluate(i)
 			}
 		}
+	} else {
+		var wg sync.WaitGroup
+		slots := make(chan struct{}, lookupWidth)
+		for i := range pods {
+			if pods[i] == nil {
+				continue
+			}
+			slots <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				evaluate(i)
+			})
+		}
+		wg.Wait()
 	}
-	for len(images) > 0 && ctx.Err() == nil {
-		n := min(prefetchWidth, len(images))
-		r.opts.Images.LookupAll(ctx, images[:n], nil, "")
-		images = images[n:]
+	for i := range pods {
+		if pods[i] != nil {
+			r.record(k, &items[i], results[i])
+		}
 	}
 }
 
-// audit records the evaluation of obj, of kind k, whose pod is pod.
-func (r *run) audit(ctx context.Context, k kind, obj *unstructured.Unstructured, pod *corev1.Pod) {
-	w := r.ev.Evaluate(ctx, pod)
+// lookupWidth is how many workloads an audit with image lookup evaluates at
+// once.
+const lookupWidth = 16
+
+// record adds w, the evaluation of obj, of kind k, to the report.
+func (r *run) record(k kind, obj *unstructured.Unstructured, w Workload) {
 	w.Namespace, w.Kind, w.APIVersion, w.Name = obj.GetNamespace(), k.Kind, k.GVR.GroupVersion().String(), obj.GetName()
 	r.workloads = append(r.workloads, w)
 	ns, ok := r.namespaces[w.Namespace]

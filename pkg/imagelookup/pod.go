@@ -138,12 +138,7 @@ func wanted(pod *corev1.Pod, containers map[string]bool) []want {
 	return wants
 }
 
-// ImagesOf returns the images ForPod would look up for pod, in container
-// order, repeats included: to look them up ahead (LookupAll) for many pods.
-func ImagesOf(pod *corev1.Pod) []string {
-	return imagesOf(wanted(pod, nil))
-}
-
+// imagesOf returns the images of wants, in order, repeats included.
 func imagesOf(wants []want) []string {
 	images := make([]string, len(wants))
 	for i, w := range wants {
