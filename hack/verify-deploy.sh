@@ -80,8 +80,16 @@ check() { # description, command...
 check "helm lint (defaults)" "${helm}" lint --quiet --strict --kube-version "${kube_version}" "${chart}"
 check "helm lint (everything on)" "${helm}" lint --quiet --strict --kube-version "${kube_version}" "${chart}" \
 	--set certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true,imageLookup.pullSecrets=true
+check "helm lint (image lookup: registry Secret, DNS and registry egress)" "${helm}" lint --quiet --strict --kube-version "${kube_version}" "${chart}" \
+	--values "${chart}/ci/image-lookup-values.yaml" --set serviceMonitor.enabled=true,prometheusRule.enabled=true,imageLookup.pullSecrets=true
+# Image lookup behind the NetworkPolicy without registry egress would time out
+# on every lookup: the chart refuses to render it.
+check "helm refuses image lookup behind the NetworkPolicy without registryEgress" \
+	bash -c 'if out="$("$@" 2>&1)"; then exit 1; fi; [[ "${out}" == *"networkPolicy.registryEgress is required"* ]]' _ "${helm}" template secure-defaults "${chart}" --namespace "${namespace}" --kube-version "${kube_version}" \
+	--set certificates.mode=cert-manager,networkPolicy.enabled=true,config.imageLookup.enabled=true
 
-# Equivalent pairs: name | helm --set flags | kustomize dir | kinds to skip.
+# Equivalent pairs: name | helm --set flags | kustomize dir | kinds to skip |
+# helm values file (relative to the chart).
 # The chart leaves the Namespace out by default (Helm cannot own the namespace
 # it stores the release in); deploy/base/00-namespace.yaml is applied first.
 pairs=(
@@ -89,11 +97,13 @@ pairs=(
 	"cert-manager|certificates.mode=cert-manager|deploy/overlays/cert-manager|Namespace"
 	"single-node|antiAffinity=preferred|deploy/overlays/single-node|Namespace"
 	"full|certificates.mode=cert-manager,networkPolicy.enabled=true,serviceMonitor.enabled=true,prometheusRule.enabled=true,namespace.create=true,imageLookup.pullSecrets=true|deploy/overlays/full|"
+	"image-lookup||deploy/overlays/image-lookup|Namespace|ci/image-lookup-values.yaml"
 )
 for pair in "${pairs[@]}"; do
-	IFS='|' read -r name sets dir skip <<<"${pair}"
+	IFS='|' read -r name sets dir skip values <<<"${pair}"
 	args=()
-	[[ -n "${sets}" ]] && args=(--set "${sets}")
+	[[ -n "${sets}" ]] && args+=(--set "${sets}")
+	[[ -n "${values}" ]] && args+=(--values "${chart}/${values}")
 	check "helm template (${name})" bash -c '"$@" > "'"${out}/helm-${name}.yaml"'"' _ \
 		"${helm}" template secure-defaults "${chart}" --namespace "${namespace}" --kube-version "${kube_version}" "${args[@]}"
 	check "kustomize build ${dir}" bash -c '"$@" > "'"${out}/kustomize-${name}.yaml"'"' _ \
@@ -117,7 +127,7 @@ check "grafana dashboard is valid and shows every metric of docs/reference.md" "
 alerts="${root}/deploy/components/monitoring/prometheusrule.yaml"
 check "alerts use only metrics of docs/reference.md" "${compare}" -reference "${reference}" -alerts "${alerts}"
 # Every object the manifests ship is in the reference's table of objects.
-for name in base full; do
+for name in base full image-lookup; do
 	check "the objects of ${name} are in docs/reference.md" "${compare}" -reference "${reference}" -objects "${out}/kustomize-${name}.yaml"
 done
 

@@ -19,3 +19,14 @@ app.kubernetes.io/component: webhook
 {{- define "secure-defaults.builtin" -}}
 {{- if eq .Values.certificates.mode "builtin" }}true{{ else if eq .Values.certificates.mode "cert-manager" }}{{ else }}{{ fail (printf "certificates.mode must be builtin or cert-manager, not %q" .Values.certificates.mode) }}{{ end }}
 {{- end }}
+
+{{/* Where the Secret of imageLookup.registrySecret is mounted. */}}
+{{- define "secure-defaults.registryMountPath" -}}
+/var/run/secure-defaults/registry
+{{- end }}
+
+{{/* "true" when the configuration file turns image lookup on. */}}
+{{- define "secure-defaults.imageLookup" -}}
+{{- $lookup := (.Values.config | default dict).imageLookup }}
+{{- if and (kindIs "map" $lookup) $lookup.enabled }}true{{ end }}
+{{- end }}
