@@ -35,6 +35,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
+	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -204,6 +205,89 @@ func TestDeployManifestsApply(t *testing.T) {
 			}
 		}
 	})
+
+	// Image lookup with the webhook's own registry credentials behind the
+	// NetworkPolicy (deploy/overlays/image-lookup and the chart's
+	// ci/image-lookup-values.yaml, which verify-deploy found to agree): the
+	// objects it changes are accepted, its pod is admitted under
+	// restricted, and its configuration file loads and names the file the
+	// Secret volume provides.
+	t.Run("the image-lookup rendering is accepted and its configuration reads the mounted Secret", func(t *testing.T) {
+		for _, file := range []string{"kustomize-image-lookup.yaml", "helm-image-lookup.yaml"} {
+			objs := deployLoad(t, filepath.Join(rendered, file))
+			deployCheckRegistryCredentials(t, file, objs)
+			for _, obj := range objs {
+				switch obj.GetKind() {
+				case "ConfigMap", "Deployment", "NetworkPolicy":
+				default:
+					continue
+				}
+				_, warnings, err := a.apply(ctx, obj, true)
+				if err != nil {
+					t.Errorf("%s: dry-run apply %s: %v", file, deployID(obj), err)
+				} else if len(warnings) > 0 {
+					t.Errorf("%s: dry-run apply %s: API server warnings %q", file, deployID(obj), warnings)
+				}
+			}
+			pod, err := deployPodOf(objs)
+			if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			got, err := controlPlane.DryRunCreate(ctx, pod)
+			if err != nil {
+				t.Fatalf("%s: dry-run create of the Deployment's pod: %v", file, err)
+			}
+			if !slices.ContainsFunc(got.Spec.Volumes, func(v corev1.Volume) bool {
+				return v.Secret != nil && v.Secret.SecretName == "secure-defaults-registry"
+			}) {
+				t.Errorf("%s: the admitted pod has no volume of the Secret secure-defaults-registry: %+v", file, got.Spec.Volumes)
+			}
+		}
+	})
+}
+
+// deployCheckRegistryCredentials checks that the configuration file among
+// objs loads, turns image lookup on, and reads its docker config from the
+// Secret secure-defaults-registry as the Deployment mounts it.
+func deployCheckRegistryCredentials(t *testing.T, file string, objs []*unstructured.Unstructured) {
+	t.Helper()
+	pod, err := deployPodOf(objs)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	var data string
+	for _, o := range objs {
+		if o.GetKind() == "ConfigMap" && o.GetName() == "secure-defaults-config" {
+			data, _, _ = unstructured.NestedString(o.Object, "data", "config.yaml")
+		}
+	}
+	cfg, err := config.Decode([]byte(data))
+	if err != nil {
+		t.Fatalf("%s: the configuration file does not load: %v\n%s", file, err, data)
+	}
+	il := cfg.ImageLookupConfig()
+	if !il.Enabled {
+		t.Errorf("%s: the configuration file leaves image lookup off", file)
+	}
+	var mounted string
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret == nil || v.Secret.SecretName != "secure-defaults-registry" {
+			continue
+		}
+		if v.Secret.Optional == nil || *v.Secret.Optional {
+			t.Errorf("%s: volume %s: want optional: false", file, v.Name)
+		}
+		for _, c := range pod.Spec.Containers {
+			for _, m := range c.VolumeMounts {
+				if m.Name == v.Name && c.Name == "webhook" && m.ReadOnly {
+					mounted = filepath.Join(m.MountPath, corev1.DockerConfigJsonKey)
+				}
+			}
+		}
+	}
+	if mounted == "" || il.DockerConfig != mounted {
+		t.Errorf("%s: imageLookup.dockerConfig is %q, want the .dockerconfigjson key of the Secret secure-defaults-registry mounted read-only in the webhook container (%q)", file, il.DockerConfig, mounted)
+	}
 }
 
 // deployPodOf is the Pod the Deployment among objs would create.
