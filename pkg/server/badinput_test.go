@@ -116,11 +116,14 @@ type panicky struct{}
 func (panicky) Review(context.Context, []byte) ([]byte, error) { panic("reviewer bug") }
 
 // TestReviewerPanic checks that a panic that escapes the Reviewer gets a 500
-// and leaves the server and the connection usable.
+// and leaves the server and the connection usable: it sends more panicking
+// reviews than there are review slots, so a slot a panic failed to give back
+// would turn the later ones into 429 "too many reviews in flight".
 func TestReviewerPanic(t *testing.T) {
-	ts := start(t, setup{reviewer: panicky{}})
+	const slots = 2
+	ts := start(t, setup{reviewer: panicky{}, tweak: func(o *server.Options) { o.MaxReviewsInFlight = slots }})
 	c := ts.client(true)
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 2*slots+1; i++ {
 		r, err := post(c, ts.url(), "application/json", []byte(`{}`))
 		if err != nil {
 			t.Fatalf("request %d: the connection was dropped: %v", i, err)
