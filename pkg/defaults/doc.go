@@ -13,10 +13,11 @@
 // config builds Options from the configuration file.
 //
 // Time is bounded by design: every rule is linear in the pod's containers and
-// volumes (BenchmarkApplyManyContainers), Options.Context is checked between
-// rules and at each container of every rule's loop (Result.Err reports an
-// interrupted pass), and a pod whose containers repeat a name is left
-// unchanged with a warning before any rule runs. The API server rejects
+// volumes (BenchmarkApplyManyContainers); Options.Context is checked between
+// rules and at each container or volume of every rule's loop over them
+// (Result.Err reports an interrupted pass; reading the pod before the first
+// rule is one linear walk, checked when it ends); and a pod whose containers
+// repeat a name is left unchanged with a warning before any rule runs. The API server rejects
 // such a pod after mutating admission anyway, naming the field at fault, so
 // the webhook allows it rather than deny it with a second, vaguer message
 // or spend time defaulting it; it is no policy decision of the webhook's.
