@@ -247,25 +247,41 @@ func TestDeadlineInsideEveryLoop(t *testing.T) {
 
 // BenchmarkApplyManyContainers shows that a pass grows linearly with the
 // number of containers: ns/op at 10,000 is about ten times ns/op at 1,000.
-// The repeated-name case is answered before any rule runs.
+// The repeated-name case is answered before any rule runs. The optional
+// case turns every optional rule on and gives the pass a deadline, as a
+// review with ?timeout= has, so it counts the checks of every loop.
 func BenchmarkApplyManyContainers(b *testing.B) {
+	allOn := map[string]bool{}
+	for _, r := range registry {
+		allOn[r.ID] = true
+	}
 	for _, bc := range []struct {
-		name  string
-		n     int
-		cname func(int) string
+		name     string
+		n        int
+		cname    func(int) string
+		optional bool
 	}{
-		{"distinct/1000", 1000, func(i int) string { return fmt.Sprintf("c%d", i) }},
-		{"distinct/10000", 10000, func(i int) string { return fmt.Sprintf("c%d", i) }},
-		{"repeated/10000", 10000, func(int) string { return "c" }},
+		{"distinct/1000", 1000, func(i int) string { return fmt.Sprintf("c%d", i) }, false},
+		{"distinct/10000", 10000, func(i int) string { return fmt.Sprintf("c%d", i) }, false},
+		{"repeated/10000", 10000, func(int) string { return "c" }, false},
+		{"optional/10000", 10000, func(i int) string { return fmt.Sprintf("c%d", i) }, true},
 	} {
 		pod := manyContainers(bc.n, bc.cname)
+		opts := Options{Context: context.Background()}
+		if bc.optional {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			opts = Options{Rules: allOn, Context: ctx}
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
 				p := pod.DeepCopy()
 				b.StartTimer()
-				Apply(p, Options{Context: context.Background()})
+				if res := Apply(p, opts); res.Err != nil {
+					b.Fatal(res.Err)
+				}
 			}
 		})
 	}
