@@ -89,7 +89,7 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 	// A webhook configuration that matches no namespace, so it affects no
 	// other test, and the RBAC of the built-in mode on it.
 	cfg := &admissionregistrationv1.MutatingWebhookConfiguration{
-		ObjectMeta: metav1.ObjectMeta{Name: name},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app.kubernetes.io/name": "secure-defaults"}},
 		Webhooks: []admissionregistrationv1.MutatingWebhook{{
 			Name:                    "pods.secure-defaults.dev",
 			ClientConfig:            admissionregistrationv1.WebhookClientConfig{URL: ptr.To("https://127.0.0.1:1/mutate"), CABundle: []byte("first")},
@@ -136,12 +136,12 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 
 	// update changes the stored configuration with change, as the webhook's
 	// ServiceAccount (dry run unless real).
-	update := func(change func(*admissionregistrationv1.MutatingWebhook), real bool) error {
+	update := func(change func(*admissionregistrationv1.MutatingWebhookConfiguration), real bool) error {
 		cur, err := configs.Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			t.Fatalf("get as the ServiceAccount: %v", err)
 		}
-		change(&cur.Webhooks[0])
+		change(cur)
 		opts := metav1.UpdateOptions{}
 		if !real {
 			opts.DryRun = []string{metav1.DryRunAll}
@@ -149,9 +149,13 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 		_, err = configs.Update(ctx, cur, opts)
 		return err
 	}
-	widen := func(w *admissionregistrationv1.MutatingWebhook) {
-		w.Rules[0].Operations = append(w.Rules[0].Operations, admissionregistrationv1.Update)
+	// hook changes the configuration's first webhook.
+	hook := func(change func(*admissionregistrationv1.MutatingWebhook)) func(*admissionregistrationv1.MutatingWebhookConfiguration) {
+		return func(c *admissionregistrationv1.MutatingWebhookConfiguration) { change(&c.Webhooks[0]) }
 	}
+	widen := hook(func(w *admissionregistrationv1.MutatingWebhook) {
+		w.Rules[0].Operations = append(w.Rules[0].Operations, admissionregistrationv1.Update)
+	})
 
 	// The API server learns of policies through an informer: poll (dry
 	// run) until a change to a rule is refused.
@@ -175,25 +179,61 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 
 	refused := []struct {
 		what   string
-		change func(*admissionregistrationv1.MutatingWebhook)
+		change func(*admissionregistrationv1.MutatingWebhookConfiguration)
 	}{
 		{"a rule widened", widen},
-		{"the URL", func(w *admissionregistrationv1.MutatingWebhook) {
+		{"the URL", hook(func(w *admissionregistrationv1.MutatingWebhook) {
 			w.ClientConfig.URL = ptr.To("https://attacker.example/mutate")
-		}},
-		{"the namespace selector", func(w *admissionregistrationv1.MutatingWebhook) { w.NamespaceSelector = &metav1.LabelSelector{} }},
-		{"the failure policy", func(w *admissionregistrationv1.MutatingWebhook) {
+		})},
+		{"the URL swapped for a service", hook(func(w *admissionregistrationv1.MutatingWebhook) {
+			w.ClientConfig.URL = nil
+			w.ClientConfig.Service = &admissionregistrationv1.ServiceReference{Namespace: ns, Name: "attacker", Path: ptr.To("/mutate")}
+		})},
+		{"the namespace selector", hook(func(w *admissionregistrationv1.MutatingWebhook) { w.NamespaceSelector = &metav1.LabelSelector{} })},
+		{"the object selector", hook(func(w *admissionregistrationv1.MutatingWebhook) {
+			w.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"other": "label"}}
+		})},
+		{"the failure policy", hook(func(w *admissionregistrationv1.MutatingWebhook) {
 			w.FailurePolicy = ptr.To(admissionregistrationv1.Fail)
+		})},
+		{"the timeout", hook(func(w *admissionregistrationv1.MutatingWebhook) { w.TimeoutSeconds = ptr.To[int32](30) })},
+		{"the name", hook(func(w *admissionregistrationv1.MutatingWebhook) { w.Name = "other.secure-defaults.dev" })},
+		{"the reinvocation policy", hook(func(w *admissionregistrationv1.MutatingWebhook) {
+			w.ReinvocationPolicy = ptr.To(admissionregistrationv1.IfNeededReinvocationPolicy)
+		})},
+		{"a match condition", hook(func(w *admissionregistrationv1.MutatingWebhook) {
+			w.MatchConditions = append(w.MatchConditions, admissionregistrationv1.MatchCondition{Name: "never", Expression: "false"})
+		})},
+		{"a second webhook", func(c *admissionregistrationv1.MutatingWebhookConfiguration) {
+			second := *c.Webhooks[0].DeepCopy()
+			second.Name = "second.secure-defaults.dev"
+			c.Webhooks = append(c.Webhooks, second)
 		}},
-		{"the timeout", func(w *admissionregistrationv1.MutatingWebhook) { w.TimeoutSeconds = ptr.To[int32](30) }},
-		{"the name", func(w *admissionregistrationv1.MutatingWebhook) { w.Name = "other.secure-defaults.dev" }},
+		{"every webhook removed", func(c *admissionregistrationv1.MutatingWebhookConfiguration) { c.Webhooks = nil }},
+		// Metadata: labels and annotations steer other controllers, a
+		// finalizer blocks deletion, and an owner reference to an object
+		// that does not exist lets the garbage collector delete the
+		// configuration, which RBAC does not allow the ServiceAccount.
+		{"a label added", func(c *admissionregistrationv1.MutatingWebhookConfiguration) { c.Labels["other"] = "label" }},
+		{"every label removed", func(c *admissionregistrationv1.MutatingWebhookConfiguration) { c.Labels = nil }},
+		{"an annotation", func(c *admissionregistrationv1.MutatingWebhookConfiguration) {
+			c.Annotations = map[string]string{"example.com/note": "x"}
+		}},
+		{"an owner reference", func(c *admissionregistrationv1.MutatingWebhookConfiguration) {
+			c.OwnerReferences = append(c.OwnerReferences, metav1.OwnerReference{
+				APIVersion: "v1", Kind: "Namespace", Name: "missing-" + suffix, UID: "00000000-0000-0000-0000-000000000001",
+			})
+		}},
+		{"a finalizer", func(c *admissionregistrationv1.MutatingWebhookConfiguration) {
+			c.Finalizers = append(c.Finalizers, "example.com/never")
+		}},
 	}
 	for _, r := range refused {
 		if err := update(r.change, true); err == nil || !strings.Contains(err.Error(), "only the caBundle") {
 			t.Errorf("%s, as the webhook's ServiceAccount: %v, want refused by the policy", r.what, err)
 		}
 	}
-	if err := update(func(w *admissionregistrationv1.MutatingWebhook) { w.ClientConfig.CABundle = []byte("second") }, true); err != nil {
+	if err := update(hook(func(w *admissionregistrationv1.MutatingWebhook) { w.ClientConfig.CABundle = []byte("second") }), true); err != nil {
 		t.Fatalf("changing the caBundle as the webhook's ServiceAccount: %v", err)
 	}
 	got, err := admin.MutatingWebhookConfigurations().Get(ctx, name, metav1.GetOptions{})
