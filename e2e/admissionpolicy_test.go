@@ -36,55 +36,7 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 	name := "cabundle-only-" + suffix
 	ns := "vap-" + suffix
 	user := "system:serviceaccount:" + ns + ":secure-defaults"
-
-	// The shipped policy and binding, pointed at this test's ServiceAccount.
-	root, err := framework.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "deploy", "base", "02-admissionpolicy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var policy admissionregistrationv1.ValidatingAdmissionPolicy
-	var binding admissionregistrationv1.ValidatingAdmissionPolicyBinding
-	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
-		var meta metav1.TypeMeta
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		switch meta.Kind {
-		case "ValidatingAdmissionPolicy":
-			err = yaml.UnmarshalStrict([]byte(doc), &policy)
-		case "ValidatingAdmissionPolicyBinding":
-			err = yaml.UnmarshalStrict([]byte(doc), &binding)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", meta.Kind, err)
-		}
-	}
-	if len(policy.Spec.MatchConditions) != 1 || !strings.Contains(policy.Spec.MatchConditions[0].Expression, "system:serviceaccount:secure-defaults:secure-defaults") {
-		t.Fatalf("the policy's match condition %+v does not name the shipped ServiceAccount", policy.Spec.MatchConditions)
-	}
-	policy.Spec.MatchConditions[0].Expression = strings.ReplaceAll(policy.Spec.MatchConditions[0].Expression,
-		"system:serviceaccount:secure-defaults:secure-defaults", user)
-	policy.ObjectMeta = metav1.ObjectMeta{Name: name}
-	binding.ObjectMeta = metav1.ObjectMeta{Name: name}
-	binding.Spec.PolicyName = name
-
 	admin := cp.Client.AdmissionregistrationV1()
-	if _, err := admin.ValidatingAdmissionPolicies().Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating the shipped policy: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = admin.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	if _, err := admin.ValidatingAdmissionPolicyBindings().Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
-		t.Fatalf("creating the shipped binding: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = admin.ValidatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
 
 	// A webhook configuration that matches no namespace, so it affects no
 	// other test, and the RBAC of the built-in mode on it.
@@ -125,14 +77,8 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rbac.ClusterRoleBindings().Delete(context.Background(), name, metav1.DeleteOptions{}) })
 
-	// The webhook's identity, by impersonation.
-	asWebhook := rest.CopyConfig(cp.Config)
-	asWebhook.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
-	webhookClient, err := kubernetes.NewForConfig(asWebhook)
-	if err != nil {
-		t.Fatal(err)
-	}
-	configs := webhookClient.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	applyCABundleOnlyPolicy(ctx, t, name, user, name)
+	configs := asUser(t, user).AdmissionregistrationV1().MutatingWebhookConfigurations()
 
 	// update changes the stored configuration with change, as the webhook's
 	// ServiceAccount (dry run unless real).
@@ -156,26 +102,6 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 	widen := hook(func(w *admissionregistrationv1.MutatingWebhook) {
 		w.Rules[0].Operations = append(w.Rules[0].Operations, admissionregistrationv1.Update)
 	})
-
-	// The API server learns of policies through an informer: poll (dry
-	// run) until a change to a rule is refused.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		err := update(widen, false)
-		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
-			if !strings.Contains(err.Error(), "only the caBundle") {
-				t.Fatalf("refused with %v, want the policy's message", err)
-			}
-			break
-		}
-		if err != nil {
-			t.Fatalf("dry-run update as the ServiceAccount: %v", err)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the policy never refused a change to a rule")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 
 	refused := []struct {
 		what   string
@@ -247,5 +173,104 @@ func TestCABundleOnlyPolicy(t *testing.T) {
 	got.Webhooks[0].Rules[0].Operations = append(got.Webhooks[0].Rules[0].Operations, admissionregistrationv1.Update)
 	if _, err := admin.MutatingWebhookConfigurations().Update(ctx, got, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
 		t.Errorf("the admin changing a rule: %v, want allowed", err)
+	}
+}
+
+// asUser is a client of the control plane that impersonates user, a
+// ServiceAccount's user name, with the groups the API server gives it.
+func asUser(t *testing.T, user string) kubernetes.Interface {
+	t.Helper()
+	ns := strings.Split(user, ":")[2]
+	cfg := rest.CopyConfig(controlPlane.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client
+}
+
+// applyCABundleOnlyPolicy creates the policy and binding of
+// deploy/base/02-admissionpolicy.yaml under name, matching user (a
+// ServiceAccount's user name) instead of the shipped ServiceAccount, removes
+// them when the test ends, and waits until the API server enforces them: a
+// dry-run update by user that widens a rule of the MutatingWebhookConfiguration
+// configName is refused with the policy's message. user needs RBAC get and
+// update on configName.
+func applyCABundleOnlyPolicy(ctx context.Context, t *testing.T, name, user, configName string) {
+	t.Helper()
+	cp := controlPlane
+	root, err := framework.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "base", "02-admissionpolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy admissionregistrationv1.ValidatingAdmissionPolicy
+	var binding admissionregistrationv1.ValidatingAdmissionPolicyBinding
+	for doc := range strings.SplitSeq(string(raw), "\n---\n") {
+		var meta metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch meta.Kind {
+		case "ValidatingAdmissionPolicy":
+			err = yaml.UnmarshalStrict([]byte(doc), &policy)
+		case "ValidatingAdmissionPolicyBinding":
+			err = yaml.UnmarshalStrict([]byte(doc), &binding)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", meta.Kind, err)
+		}
+	}
+	if len(policy.Spec.MatchConditions) != 1 || !strings.Contains(policy.Spec.MatchConditions[0].Expression, "system:serviceaccount:secure-defaults:secure-defaults") {
+		t.Fatalf("the policy's match condition %+v does not name the shipped ServiceAccount", policy.Spec.MatchConditions)
+	}
+	policy.Spec.MatchConditions[0].Expression = strings.ReplaceAll(policy.Spec.MatchConditions[0].Expression,
+		"system:serviceaccount:secure-defaults:secure-defaults", user)
+	policy.ObjectMeta = metav1.ObjectMeta{Name: name}
+	binding.ObjectMeta = metav1.ObjectMeta{Name: name}
+	binding.Spec.PolicyName = name
+
+	admin := cp.Client.AdmissionregistrationV1()
+	if _, err := admin.ValidatingAdmissionPolicies().Create(ctx, &policy, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the shipped policy: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = admin.ValidatingAdmissionPolicies().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	if _, err := admin.ValidatingAdmissionPolicyBindings().Create(ctx, &binding, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating the shipped binding: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = admin.ValidatingAdmissionPolicyBindings().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+
+	// The API server learns of policies through an informer: poll (dry
+	// run) until a change to a rule is refused.
+	configs := asUser(t, user).AdmissionregistrationV1().MutatingWebhookConfigurations()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cur, err := configs.Get(ctx, configName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("get %s as %s: %v", configName, user, err)
+		}
+		cur.Webhooks[0].Rules[0].Operations = append(cur.Webhooks[0].Rules[0].Operations, admissionregistrationv1.Delete)
+		_, err = configs.Update(ctx, cur, metav1.UpdateOptions{DryRun: []string{metav1.DryRunAll}})
+		if apierrors.IsForbidden(err) || apierrors.IsInvalid(err) {
+			if !strings.Contains(err.Error(), "only the caBundle") {
+				t.Fatalf("refused with %v, want the policy's message", err)
+			}
+			return
+		}
+		if err != nil && !apierrors.IsConflict(err) {
+			t.Fatalf("dry-run update as %s: %v", user, err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the policy never refused a change to a rule")
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
