@@ -57,7 +57,7 @@ func (e *Evaluator) Evaluate(ctx context.Context, pod *corev1.Pod) Workload {
 			After:      len(stillFails) == 0,
 			StillFails: stillFails,
 		},
-		NeedsRoot: rootContainers(defaults.NeedsRoot(pod, opts.Facts)),
+		NeedsRoot: rootContainers(defaults.NeedsRoot(pod, opts)),
 		Start:     startVerdict(pod, after, images),
 		Warnings:  nonNil(append(res.Warnings, images.lookupWarnings()...)),
 	}

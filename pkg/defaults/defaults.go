@@ -54,6 +54,7 @@ func (r Result) Changed() bool { return len(r.Applied) > 0 }
 // regular and ephemeral container. It records the applied rules in the
 // DefaultedAnnotation. Options{} gives the shipped defaults.
 func Apply(pod *corev1.Pod, opts Options) Result {
+	opts.Facts = withRunAsUser(pod, opts)
 	return apply(pod, newScope(pod, nil, opts.Facts), opts)
 }
 
@@ -68,6 +69,7 @@ func ApplyEphemeral(pod *corev1.Pod, existing []corev1.EphemeralContainer, opts 
 	for _, c := range existing {
 		old[c.Name] = true
 	}
+	opts.Facts = withRunAsUser(pod, opts)
 	return apply(pod, newScope(pod, old, opts.Facts), opts)
 }
 

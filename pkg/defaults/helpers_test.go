@@ -69,14 +69,16 @@ func runRuleCases(t *testing.T, r Rule, cases []ruleCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got := tc.in.DeepCopy()
+			opts := tc.opts
+			opts.Facts = withRunAsUser(got, opts) // as Apply does
 			var s *scope
 			if tc.existing != nil {
-				s = newScope(got, names(tc.existing), tc.opts.Facts)
+				s = newScope(got, names(tc.existing), opts.Facts)
 			} else {
-				s = newScope(got, nil, tc.opts.Facts)
+				s = newScope(got, nil, opts.Facts)
 			}
-			s.opts = tc.opts
-			s.exclude(readOptOuts(got.Annotations, s, tc.opts).containers)
+			s.opts = opts
+			s.exclude(readOptOuts(got.Annotations, s, opts).containers)
 			changed, warnings := r.apply(got, s)
 			want := tc.want
 			if want == nil {

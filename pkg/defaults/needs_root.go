@@ -16,10 +16,12 @@ type RootContainer struct {
 }
 
 // NeedsRoot lists, in pod order, the containers of pod that the rules treat
-// as needing root (see root.go), given what the caller knows beyond the
-// manifest. It reads pod and changes nothing; it tells reports (such as an
-// audit of a cluster) what Apply decides on its own.
-func NeedsRoot(pod *corev1.Pod, facts Facts) []RootContainer {
+// as needing root (see root.go) when they run with opts, given what the
+// caller knows beyond the manifest (opts.Facts). It reads pod and changes
+// nothing; it tells reports (such as an audit of a cluster) what Apply
+// decides on its own.
+func NeedsRoot(pod *corev1.Pod, opts Options) []RootContainer {
+	facts := withRunAsUser(pod, opts)
 	var out []RootContainer
 	for _, c := range allContainers(pod) {
 		if reason := needsRoot(pod.Spec.SecurityContext, c.get(), facts.NeedsRoot[c.name]); reason != "" {

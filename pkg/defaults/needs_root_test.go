@@ -96,7 +96,7 @@ func TestNeedsRootLists(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tc.pod.DeepCopy()
-			got := NeedsRoot(tc.pod, tc.facts)
+			got := NeedsRoot(tc.pod, Options{Facts: tc.facts})
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("NeedsRoot (-want +got):\n%s", diff)
 			}

@@ -1,6 +1,9 @@
 package defaults
 
 import (
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,6 +54,38 @@ type Facts struct {
 	// non-root UID the configuration gives root images. A container that
 	// needs root, a Windows pod and a UID of 0 get no pin.
 	Pins map[string]Pin
+	// ImageNonRoot lists the containers whose image names a non-root user of
+	// its own (a numeric UID, or a name whose UID is pinned). The optional
+	// run-as-user rule leaves them the user their image names.
+	ImageNonRoot map[string]bool
+}
+
+// withRunAsUser returns the facts the rules run on for pod: when run-as-user
+// will run on it (enabled, not skipped by the pod's annotation, not a
+// Windows pod), the containers that need root only because of a fact (their
+// image runs as root, or as a user it cannot name) get run-as-user's UID and
+// GID as a pin instead, as imageLookup.rootImageRunAsUser would give them:
+// run-as-user is for containers whose image names no non-root user. facts
+// is not changed.
+func withRunAsUser(pod *corev1.Pod, opts Options) Facts {
+	facts := opts.Facts
+	if len(facts.NeedsRoot) == 0 || !opts.enabled(ruleRunAsUser) || isWindows(pod) ||
+		slices.Contains(splitList(pod.Annotations[SkipRulesAnnotation]), ruleRunAsUser.ID) {
+		return facts
+	}
+	uid, gid := opts.runAsUser()
+	needsRoot := make(map[string]string, len(facts.NeedsRoot))
+	pins := make(map[string]Pin, len(facts.Pins)+len(facts.NeedsRoot))
+	maps.Copy(pins, facts.Pins)
+	for name, reason := range facts.NeedsRoot {
+		if _, pinned := pins[name]; pinned {
+			needsRoot[name] = reason
+			continue
+		}
+		pins[name] = Pin{UID: uid, GID: &gid, Reason: fmt.Sprintf("the UID %s sets where the image names no non-root user (%s)", ruleRunAsUser.ID, reason)}
+	}
+	facts.NeedsRoot, facts.Pins = needsRoot, pins
+	return facts
 }
 
 // Pin is a user to pin on a container: a non-zero UID, and a GID when the

@@ -24,9 +24,12 @@ const DefaultRunAsUser int64 = 65532
 //     rule's view of it, so a second pass changes nothing;
 //   - the pod is a Windows pod (the API server rejects runAsUser there).
 //
-// The manifest cannot say whether an image names a user of its own; with
-// image lookup, containers whose image runs as root are among those that
-// need root (Facts) and are left alone.
+// The manifest cannot say whether an image names a user of its own. With
+// image lookup (Facts), a container whose image names a non-root user keeps
+// it (Facts.ImageNonRoot), and one whose image runs as root — which would
+// otherwise need root — gets this rule's UID and GID instead, pinned by
+// run-as-non-root (withRunAsUser in root.go), unless the lookup's own
+// rootImageRunAsUser pinned one already.
 var ruleRunAsUser = Rule{
 	ID:      "run-as-user",
 	Summary: "runAsUser and runAsGroup (configured, default 65532) where no user is set, at pod level or per container",
@@ -49,7 +52,9 @@ func applyRunAsUser(pod *corev1.Pod, s *scope) (bool, []string) {
 	for c := range s.each(s.all) {
 		// A pod-level runAsGroup would reach a container that names its
 		// own user but no group, and change the group it runs as.
-		if sc := c.get(); c.root != "" || (sc != nil && sc.RunAsUser != nil && sc.RunAsGroup == nil && (podSC == nil || podSC.RunAsGroup == nil)) {
+		// Nor may it reach one whose image names a non-root user.
+		if sc := c.get(); c.root != "" || s.opts.Facts.ImageNonRoot[c.name] ||
+			(sc != nil && sc.RunAsUser != nil && sc.RunAsGroup == nil && (podSC == nil || podSC.RunAsGroup == nil)) {
 			podLevel = false
 		}
 	}
@@ -70,7 +75,7 @@ func applyRunAsUser(pod *corev1.Pod, s *scope) (bool, []string) {
 	}
 	changed := false
 	for c := range s.each(s.containers) {
-		if sc := c.get(); c.root != "" || (sc != nil && sc.RunAsUser != nil) {
+		if sc := c.get(); c.root != "" || s.opts.Facts.ImageNonRoot[c.name] || (sc != nil && sc.RunAsUser != nil) {
 			continue
 		}
 		sc := c.sc()

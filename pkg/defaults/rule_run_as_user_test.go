@@ -49,6 +49,97 @@ func TestRunAsUser(t *testing.T) {
 			want: tweak(running, withDebugger(ids))},
 		{name: "windows pod: nothing", tags: []string{tagWindows}, opts: on,
 			in: tweak(newPod(ctr("app")), windowsPod)},
+		// With image lookup: the rule is for images that name no non-root user.
+		{name: "image lookup: a root image gets the IDs", tags: []string{tagUnset}, opts: withFacts(on, Facts{NeedsRoot: map[string]string{"app": "its image runs as root"}}),
+			in: newPod(ctr("app")), want: tweak(newPod(ctr("app")), user(DefaultRunAsUser, DefaultRunAsUser))},
+		{name: "image lookup: an image naming a non-root user keeps it, per container on the others", tags: []string{tagSet}, opts: withFacts(on, Facts{ImageNonRoot: map[string]bool{"app": true}}),
+			in: newPod(ctr("app"), ctr("side")), want: newPod(ctr("app"), withSC(ctr("side"), ids))},
+		// (The pass skips the rule altogether; the table runs it alone, to
+		// show that the root image's fact then stands.)
+		{name: "image lookup: rule skipped by the pod's annotation, the root image stays root", tags: []string{tagOtherWay}, opts: withFacts(on, Facts{NeedsRoot: map[string]string{"app": "its image runs as root"}}),
+			in: tweak(newPod(ctr("app"), ctr("side")), func(p *corev1.Pod) {
+				p.Annotations = map[string]string{SkipRulesAnnotation: ruleRunAsUser.ID}
+			}),
+			want: tweak(newPod(ctr("app"), withSC(ctr("side"), ids)), func(p *corev1.Pod) {
+				p.Annotations = map[string]string{SkipRulesAnnotation: ruleRunAsUser.ID}
+			})},
 	})
 	runRuleCases(t, ruleRunAsUser, cases)
+}
+
+// withFacts returns opts with facts.
+func withFacts(opts Options, facts Facts) Options {
+	opts.Facts = facts
+	return opts
+}
+
+// TestRunAsUserWithImageLookup: every rule together, with what image lookup
+// learned. run-as-user gives its IDs to the root image's container (pinned,
+// so it is no longer root: it gets runAsNonRoot and drops ALL) and to the
+// container lookup knows nothing of, and leaves the numeric and the named
+// user's images their users; a UID the lookup pinned for root images
+// (imageLookup.rootImageRunAsUser) wins over the rule's.
+func TestRunAsUserWithImageLookup(t *testing.T) {
+	facts := Facts{
+		NeedsRoot:    map[string]string{"root": "its image x runs as root"},
+		Pins:         map[string]Pin{"named": {UID: 1000, Reason: "the UID of user app"}},
+		ImageNonRoot: map[string]bool{"numeric": true, "named": true},
+	}
+	opts := Options{Rules: map[string]bool{ruleRunAsUser.ID: true}, Facts: facts}
+	pod := newPod(ctr("root"), ctr("numeric"), ctr("named"), ctr("plain"))
+	got := pod.DeepCopy()
+	res := Apply(got, opts)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	user := func(c corev1.Container) (uid, gid int64) {
+		sc := c.SecurityContext
+		if sc == nil {
+			return -1, -1
+		}
+		uid, gid = -1, -1
+		if sc.RunAsUser != nil {
+			uid = *sc.RunAsUser
+		}
+		if sc.RunAsGroup != nil {
+			gid = *sc.RunAsGroup
+		}
+		return uid, gid
+	}
+	want := map[string][2]int64{"root": {DefaultRunAsUser, DefaultRunAsUser}, "numeric": {-1, -1}, "named": {1000, -1}, "plain": {DefaultRunAsUser, DefaultRunAsUser}}
+	for _, c := range got.Spec.Containers {
+		if uid, gid := user(c); [2]int64{uid, gid} != want[c.Name] {
+			t.Errorf("%s: runAsUser/runAsGroup %d/%d, want %v", c.Name, uid, gid, want[c.Name])
+		}
+		if sc := c.SecurityContext; sc == nil || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 {
+			t.Errorf("%s: capabilities not dropped: %+v", c.Name, sc)
+		}
+	}
+	if psc := got.Spec.SecurityContext; psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser != nil {
+		t.Errorf("pod securityContext %+v, want runAsNonRoot and no pod-level user", psc)
+	}
+	if n := countContaining(res.Warnings, "where the image names no non-root user (its image x runs as root)"); n != 1 {
+		t.Errorf("warnings %q: want one saying why root got the rule's UID", res.Warnings)
+	}
+	if again := Apply(got.DeepCopy(), opts); again.Changed() {
+		t.Errorf("second pass applied %q", again.Applied)
+	}
+	if roots := NeedsRoot(pod, opts); len(roots) != 0 {
+		t.Errorf("NeedsRoot = %+v, want none: run-as-user gives the root image a UID", roots)
+	}
+
+	// The lookup's own UID for root images wins.
+	fixed := opts
+	fixed.Facts = Facts{Pins: map[string]Pin{"root": {UID: 4242, Reason: "configured"}}}
+	got = newPod(ctr("root"))
+	Apply(got, fixed)
+	if uid, _ := user(got.Spec.Containers[0]); uid != 4242 {
+		t.Errorf("root with rootImageRunAsUser: runAsUser %d, want 4242", uid)
+	}
+
+	// Without run-as-user the root image keeps root.
+	off := Options{Facts: facts}
+	if roots := NeedsRoot(pod, off); len(roots) != 1 || roots[0].Name != "root" {
+		t.Errorf("NeedsRoot without run-as-user = %+v, want root", roots)
+	}
 }

@@ -31,9 +31,10 @@ type PodFacts struct {
 	// kubelet cannot verify their image's user name, or the configuration
 	// gives root images a fixed UID.
 	Pins map[string]Pin
-	// NonRoot: containers whose image runs as a numeric non-zero UID, which
-	// the kubelet verifies against runAsNonRoot as it is. The rules need
-	// nothing more for them; an audit knows they start.
+	// NonRoot: containers whose image names a non-root user of its own: a
+	// numeric non-zero UID, which the kubelet verifies against runAsNonRoot
+	// as it is, or a name whose UID is in Pins. An audit knows they start;
+	// the optional run-as-user rule leaves them their image's user.
 	NonRoot map[string]bool
 	// Warnings for the user: lookups that failed (the container is defaulted
 	// as with lookup off).
@@ -79,12 +80,13 @@ func (r *Resolver) ForPod(ctx context.Context, pod *corev1.Pod, containers map[s
 			continue
 		}
 		f := o.Facts
-		switch f.Verdict {
-		case VerdictNonRoot:
+		if f.Verdict == VerdictNonRoot || f.Verdict == VerdictPin {
 			if pf.NonRoot == nil {
 				pf.NonRoot = map[string]bool{}
 			}
 			pf.NonRoot[w.name] = true
+		}
+		switch f.Verdict {
 		case VerdictPin:
 			pf.pin(w.name, Pin{UID: *f.UID, GID: f.GID, Reason: fmt.Sprintf(
 				"the UID of user %q in image %s, so the kubelet can verify runAsNonRoot", f.User, w.image)})
@@ -192,5 +194,5 @@ func leftToImage(podSC *corev1.PodSecurityContext, sc *corev1.SecurityContext) b
 
 // Facts returns pf in the terms of package defaults, for Options.Facts.
 func (pf PodFacts) Facts() defaults.Facts {
-	return defaults.Facts{NeedsRoot: pf.NeedsRoot, Pins: pf.Pins}
+	return defaults.Facts{NeedsRoot: pf.NeedsRoot, Pins: pf.Pins, ImageNonRoot: pf.NonRoot}
 }

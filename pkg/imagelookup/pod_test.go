@@ -57,14 +57,14 @@ func TestForPod(t *testing.T) {
 			name:      "init, regular and ephemeral containers",
 			pod:       podOf(nil, root, numeric, named),
 			needsRoot: []string{"a"},
-			nonRoot:   "b",
+			nonRoot:   "b,c",
 			pins:      map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
 		},
 		{
 			name:    "a fixed UID for root images",
 			pod:     podOf(nil, root, numeric, named),
 			cfg:     func(c *imagelookup.Config) { c.RootImageRunAsUser = uid(65534) },
-			nonRoot: "b",
+			nonRoot: "b,c",
 			pins: map[string]imagelookup.Pin{
 				"a": {UID: 65534, Reason: "configured UID for images that run as root (image " + root},
 				"c": {UID: 1000, GID: uid(50), Reason: `the UID of user "app:staff" in image ` + named},
@@ -84,7 +84,8 @@ func TestForPod(t *testing.T) {
 				// The container's own value wins over the pod's.
 				p.Spec.EphemeralContainers[0].SecurityContext = &corev1.SecurityContext{RunAsNonRoot: &tr}
 			}, root, numeric, named),
-			pins: map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
+			nonRoot: "c",
+			pins:    map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
 		},
 		{
 			name: "Windows pods are not looked up",
@@ -105,10 +106,11 @@ func TestForPod(t *testing.T) {
 			}, root, named, missing),
 		},
 		{
-			name: "only the containers asked for",
-			pod:  podOf(nil, root, numeric, named),
-			only: map[string]bool{"c": true},
-			pins: map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
+			name:    "only the containers asked for",
+			pod:     podOf(nil, root, numeric, named),
+			only:    map[string]bool{"c": true},
+			nonRoot: "c",
+			pins:    map[string]imagelookup.Pin{"c": {UID: 1000, GID: uid(50)}},
 		},
 		{
 			name:     "a failed lookup warns and decides nothing",
