@@ -11,7 +11,9 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/pkg/config"
@@ -24,15 +26,18 @@ import (
 // webhook's namespaces carry too; here the two must not overlap.
 const policyLabel = "test.secure-defaults.dev/policy"
 
-// installPolicy creates the policy exported under cfg as name, and a binding
-// to the namespaces labelled policyLabel=name, and removes them when t ends.
+// installPolicy creates the policy exported under cfg as name, and its
+// binding, selecting the namespaces labelled policyLabel=name instead of
+// the opt-in label, and removes them when t ends.
 func installPolicy(ctx context.Context, t *testing.T, cfg *config.Configuration, name string) {
 	t.Helper()
 	p, err := export.Build(cfg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Binding.Spec.MatchResources.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{policyLabel: name}}
+	// The exported selector with this test's label in place of the opt-in
+	// label: its other terms (never kube-system...) stay as exported.
+	p.Binding.Spec.MatchResources.NamespaceSelector.MatchLabels = map[string]string{policyLabel: name}
 	api := controlPlane.Client.AdmissionregistrationV1()
 	if _, err := api.MutatingAdmissionPolicies().Create(ctx, p.Policy, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the policy: %v", err)
@@ -114,6 +119,9 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	})
 	timed(t, "documented difference ephemeral-containers", func(t *testing.T) {
 		testPolicyEphemeral(ctx, t, polPrivileged)
+	})
+	timed(t, "kube-system and kube-node-lease are left alone however labelled", func(t *testing.T) {
+		testPolicySystemNamespaces(ctx, t)
 	})
 	timed(t, "hundreds of containers stay within the CEL cost limits", func(t *testing.T) {
 		testPolicyManyContainers(ctx, t, polRestricted, defaults.Options{})
@@ -479,5 +487,55 @@ func testPolicyReinvocation(ctx context.Context, t *testing.T, ns string) {
 	}
 	if drop := got.Spec.Containers[0].SecurityContext.Capabilities.Drop; len(drop) != 1 {
 		t.Errorf("the pod's own container: capabilities.drop %v, want [ALL] once", drop)
+	}
+}
+
+// testPolicySystemNamespaces labels kube-system and kube-node-lease as the
+// policy's namespaces (as someone opting them in would) and checks that a
+// pod there is left as it came, as the webhook's namespaceSelector leaves
+// it. A namespace labelled after them, whose pods the policy defaults,
+// shows the API server has seen the labels before the check.
+func testPolicySystemNamespaces(ctx context.Context, t *testing.T) {
+	nss := controlPlane.Client.CoreV1().Namespaces()
+	system := []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease}
+	for _, name := range system {
+		label := func(value any) error {
+			patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%s}}}`, policyLabel, toJSON(value))
+			_, err := nss.Patch(context.Background(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+			return err
+		}
+		if err := label(policyName); err != nil {
+			t.Fatalf("labelling %s: %v", name, err)
+		}
+		t.Cleanup(func() {
+			if err := label(nil); err != nil {
+				t.Errorf("unlabelling %s: %v", name, err)
+			}
+		})
+		// No controller makes the default ServiceAccount here.
+		if _, err := controlPlane.Client.CoreV1().ServiceAccounts(name).Create(ctx, &corev1.ServiceAccount{
+			ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	control := policyNamespace(ctx, t, "map-system-control-", policyName, psaPrivileged)
+	if err := waitEffective(ctx, control); err != nil {
+		t.Fatalf("the policy never defaulted a pod in %s: %v", control, err)
+	}
+	for _, name := range system {
+		t.Run(name, func(t *testing.T) {
+			in := plainPod(name)
+			got, err := controlPlane.DryRunCreate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := got.Annotations[defaults.DefaultedAnnotation]; ok {
+				t.Errorf("pod in %s defaulted by the policy: %s=%q", name, defaults.DefaultedAnnotation, v)
+			}
+			for _, d := range ruleOwnedDiff(withoutToken(got), in, in) {
+				t.Errorf("pod in %s changed: %s", name, d)
+			}
+		})
 	}
 }
