@@ -117,6 +117,9 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	timed(t, "documented difference tmp-volume-name", func(t *testing.T) {
 		testTmpVolumeName(ctx, t, polPrivileged, whPrivileged)
 	})
+	timed(t, "a repeated volume name is rejected with the policy too", func(t *testing.T) {
+		testTmpDuplicateVolumes(ctx, t, polPrivileged, whPrivileged)
+	})
 	timed(t, "documented difference ephemeral-containers", func(t *testing.T) {
 		testPolicyEphemeral(ctx, t, polPrivileged)
 	})
@@ -125,6 +128,9 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	})
 	timed(t, "hundreds of containers stay within the CEL cost limits", func(t *testing.T) {
 		testPolicyManyContainers(ctx, t, polRestricted, defaults.Options{})
+	})
+	timed(t, "hundreds of containers whose tmp-<name> is taken stay within the CEL cost limits", func(t *testing.T) {
+		testPolicyManyTakenTmpNames(ctx, t, polRestricted, whRestricted)
 	})
 	timed(t, "opt-out and skip annotations", func(t *testing.T) {
 		testPolicyOptOuts(ctx, t, polPrivileged, whPrivileged)
@@ -293,38 +299,76 @@ func testPolicyCorpus(ctx context.Context, t *testing.T, polRestricted, polPrivi
 	t.Logf("%d corpus pods identical under the policy and the webhook", same)
 }
 
-// testTmpVolumeName pins the documented difference in /tmp volume names:
-// when tmp-<container> is taken, the webhook hashes, the policy counts.
-func testTmpVolumeName(ctx context.Context, t *testing.T, pol, wh string) {
-	pod := func(ns string) *corev1.Pod {
-		return &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "tmp-taken-", Namespace: ns},
-			Spec: corev1.PodSpec{
-				Volumes: []corev1.Volume{{Name: "tmp-app", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-				Containers: []corev1.Container{{
-					Name: "app", Image: "registry.example/app:1.0",
-					SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
-					VolumeMounts:    []corev1.VolumeMount{{Name: "tmp-app", MountPath: "/data"}},
-				}},
-			},
+// testTmpDuplicateVolumes: a pod that repeats a volume name is invalid; the
+// policy's map of volume names rejects it before the API server's
+// validation would, so it is rejected either way.
+func testTmpDuplicateVolumes(ctx context.Context, t *testing.T, pol, wh string) {
+	for _, ns := range []string{pol, wh} {
+		pod := plainPod(ns)
+		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		for range 2 {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 		}
+		_, err := controlPlane.DryRunCreate(ctx, pod)
+		if err == nil {
+			t.Errorf("%s: a pod with two volumes named data was admitted", ns)
+			continue
+		}
+		t.Logf("%s: %.300s", ns, err)
 	}
-	byPolicy, err := controlPlane.DryRunCreate(ctx, pod(pol))
-	if err != nil {
-		t.Fatal(err)
-	}
-	byWebhook, err := controlPlane.DryRunCreate(ctx, pod(wh))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := tmpMount(byPolicy.Spec.Containers[0]); got != "tmp-c0-0" {
-		t.Errorf("policy: /tmp volume %q, want tmp-c0-0", got)
-	}
-	if got := tmpMount(byWebhook.Spec.Containers[0]); got == "tmp-app" || !strings.HasPrefix(got, "tmp-app-") {
-		t.Errorf("webhook: /tmp volume %q, want tmp-app-<hash>", got)
-	}
-	if !hasVolume(byPolicy, "tmp-c0-0") {
-		t.Errorf("policy: no volume tmp-c0-0 in [%s]", volumeNames(byPolicy.Spec.Volumes))
+}
+
+// testTmpVolumeName pins the documented difference in /tmp volume names:
+// when tmp-<container> is taken or too long, the webhook hashes, the policy
+// names it by the container's kind and index.
+func testTmpVolumeName(ctx context.Context, t *testing.T, pol, wh string) {
+	long := "app-" + strings.Repeat("x", 59) // tmp-<it> is 67 characters
+	for _, tc := range []struct {
+		name      string
+		container string
+		volumes   []string // the pod's own
+		want      string   // the policy's /tmp volume
+	}{
+		{"tmp-app taken", "app", []string{"tmp-app"}, "tmp--c0"},
+		{"tmp-app and tmp--c0 taken", "app", []string{"tmp-app", "tmp--c0", "tmp--c0-1"}, "tmp--c0-0"},
+		{"tmp-<name> too long", long, nil, "tmp--c0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := func(ns string) *corev1.Pod {
+				p := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{GenerateName: "tmp-taken-", Namespace: ns},
+					Spec: corev1.PodSpec{
+						Containers: []corev1.Container{{
+							Name: tc.container, Image: "registry.example/app:1.0",
+							SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
+						}},
+					},
+				}
+				for i, v := range tc.volumes {
+					p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: v, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+					p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: v, MountPath: fmt.Sprintf("/data/%d", i)})
+				}
+				return p
+			}
+			byPolicy, err := controlPlane.DryRunCreate(ctx, pod(pol))
+			if err != nil {
+				t.Fatal(err)
+			}
+			byWebhook, err := controlPlane.DryRunCreate(ctx, pod(wh))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tmpMount(byPolicy.Spec.Containers[0]); got != tc.want {
+				t.Errorf("policy: /tmp volume %q, want %s", got, tc.want)
+			}
+			if !hasVolume(byPolicy, tc.want) {
+				t.Errorf("policy: no volume %s in [%s]", tc.want, volumeNames(byPolicy.Spec.Volumes))
+			}
+			prefix := ("tmp-" + tc.container)[:min(len("tmp-"+tc.container), 63-9)] + "-"
+			if got := tmpMount(byWebhook.Spec.Containers[0]); !strings.HasPrefix(got, prefix) || len(got) != len(prefix)+8 {
+				t.Errorf("webhook: /tmp volume %q, want %s<hash>", got, prefix)
+			}
+		})
 	}
 }
 
@@ -382,6 +426,54 @@ func testPolicyManyContainers(ctx context.Context, t *testing.T, ns string, opts
 	defaults.Apply(want, opts)
 	for _, d := range ruleOwnedDiff(withoutToken(got), want, pod) {
 		t.Error(d)
+	}
+}
+
+// testPolicyManyTakenTmpNames is testPolicyManyContainers where no
+// container can have tmp-<name>: the init containers' names are 63
+// characters long, and the pod has a volume tmp-<name> for each container.
+// Every container takes the policy's fallback name, within the CEL cost
+// limits, and the webhook admits the same pod.
+func testPolicyManyTakenTmpNames(ctx context.Context, t *testing.T, pol, wh string) {
+	const n = 250
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "many-taken-"}}
+	pod.Spec.AutomountServiceAccountToken = ptr.To(false)
+	for i := 0; i < n; i++ {
+		sc := &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		init := (fmt.Sprintf("init-%d-", i) + strings.Repeat("x", 63))[:63]
+		app := fmt.Sprintf("app-%d", i)
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: init, Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: app, Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "tmp-" + app, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}
+	in := pod.DeepCopy()
+	in.Namespace = wh
+	if _, err := controlPlane.DryRunCreate(ctx, in); err != nil {
+		t.Fatalf("the webhook's namespace rejected it: %v", err)
+	}
+	in.Namespace = pol
+	start := time.Now()
+	got, err := controlPlane.DryRunCreate(ctx, in)
+	if err != nil {
+		t.Fatalf("the policy's namespace rejected it: %v", err)
+	}
+	t.Logf("%d+%d containers, every tmp-<name> taken: admitted in %v", n, n, time.Since(start).Round(time.Millisecond))
+	emptyDirs := map[string]bool{}
+	for _, v := range got.Spec.Volumes {
+		if v.EmptyDir != nil {
+			emptyDirs[v.Name] = true
+		}
+	}
+	for kind, cs := range map[string][]corev1.Container{"i": got.Spec.InitContainers, "c": got.Spec.Containers} {
+		for i, c := range cs {
+			want := fmt.Sprintf("tmp--%s%d", kind, i)
+			if got := tmpMount(c); got != want || !emptyDirs[want] {
+				t.Errorf("%s: /tmp volume %q (an emptyDir: %v), want %s", c.Name, got, emptyDirs[got], want)
+			}
+		}
+	}
+	if len(got.Spec.Volumes) != 3*n {
+		t.Errorf("%d volumes, want %d: the pod's and one per container", len(got.Spec.Volumes), 3*n)
 	}
 }
 
