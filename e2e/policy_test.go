@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/pkg/config"
@@ -122,6 +125,18 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	})
 	timed(t, "documented difference ephemeral-containers", func(t *testing.T) {
 		testPolicyEphemeral(ctx, t, polPrivileged)
+	})
+	timed(t, "documented difference tmp-mount-path", func(t *testing.T) {
+		testTmpMountPath(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference annotation-size", func(t *testing.T) {
+		testAnnotationSize(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference unicode-case", func(t *testing.T) {
+		testUnicodeCase(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference warnings", func(t *testing.T) {
+		testPolicyWarnings(ctx, t, polPrivileged, whPrivileged)
 	})
 	timed(t, "kube-system and kube-node-lease are left alone however labelled", func(t *testing.T) {
 		testPolicySystemNamespaces(ctx, t)
@@ -232,6 +247,143 @@ allowPodOptOut: false
 				t.Errorf("policy's pod differs from the rules' under the configuration: %s", d)
 			}
 		})
+	}
+}
+
+// pinnedDifferences says, for each of export.Differences, what shows it:
+// a test here that fails when the difference is gone, or why none can.
+var pinnedDifferences = map[string]string{
+	"image-lookup":         "not pinned here: needs the webhook with imageLookup and a registry (TestImageLookup covers the webhook's side)",
+	"warnings":             "testPolicyWarnings",
+	"metrics":              "not testable: the policy runs inside the API server, which has no secure_defaults_* series",
+	"audit":                "pkg/export TestShippedPolicyDecodesAsV1: the binding selects no inject=audit namespace",
+	"ephemeral-containers": "testPolicyEphemeral",
+	"tmp-volume-name":      "testTmpVolumeName, testPolicyManyTakenTmpNames",
+	"tmp-mount-path":       "testTmpMountPath",
+	"annotation-size":      "testAnnotationSize",
+	"unicode-case":         "testUnicodeCase",
+}
+
+// TestDifferencesPinned fails when export documents a difference this file
+// does not account for, or accounts for one export no longer documents.
+func TestDifferencesPinned(t *testing.T) {
+	ids := map[string]bool{}
+	for _, d := range export.Differences {
+		ids[d.ID] = true
+		if pinnedDifferences[d.ID] == "" {
+			t.Errorf("documented difference %s: no test pins it; add one to TestMutatingAdmissionPolicy and pinnedDifferences", d.ID)
+		}
+	}
+	for id := range pinnedDifferences {
+		if !ids[id] {
+			t.Errorf("pinnedDifferences names %s, which export.Differences no longer lists", id)
+		}
+	}
+}
+
+// bothWays dry-runs the pod made by pod in the policy's namespace and in the
+// webhook's.
+func bothWays(ctx context.Context, pol, wh string, pod func(ns string) *corev1.Pod) (byPolicy, byWebhook *corev1.Pod, polErr, whErr error) {
+	byPolicy, polErr = controlPlane.DryRunCreate(ctx, pod(pol))
+	byWebhook, whErr = controlPlane.DryRunCreate(ctx, pod(wh))
+	return byPolicy, byWebhook, polErr, whErr
+}
+
+// testTmpMountPath pins tmp-mount-path: a mount at /x/../tmp is /tmp to the
+// webhook (path.Clean), which adds none; the policy adds its own /tmp mount
+// as well, and the API server, which compares mount paths as written,
+// admits the pod.
+func testTmpMountPath(ctx context.Context, t *testing.T, pol, wh string) {
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/x/../tmp"}}
+		return p
+	})
+	if polErr != nil || whErr != nil {
+		t.Fatalf("rejected: policy %v, webhook %v", polErr, whErr)
+	}
+	if got := tmpMount(byWebhook.Spec.Containers[0]); got != "" {
+		t.Errorf("webhook: added a /tmp mount of %s next to /x/../tmp", got)
+	}
+	if got := tmpMount(byPolicy.Spec.Containers[0]); got != "tmp-app" || !hasVolume(byPolicy, "tmp-app") {
+		t.Errorf("policy: /tmp mount %q, volumes [%s], want tmp-app next to /x/../tmp: if the difference is gone, update export.Differences",
+			got, volumeNames(byPolicy.Spec.Volumes))
+	}
+}
+
+// testAnnotationSize pins annotation-size: annotations a few bytes under
+// the API server's 256 KiB limit. The webhook defaults the pod and leaves
+// the defaulted annotation out; the policy adds it, and the API server
+// rejects the pod.
+func testAnnotationSize(ctx context.Context, t *testing.T, pol, wh string) {
+	const key = "example.com/filler"
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Annotations = map[string]string{key: strings.Repeat("x", 256*1024-len(key)-16)}
+		return p
+	})
+	if whErr != nil {
+		t.Fatalf("webhook: %v", whErr)
+	}
+	if v, ok := byWebhook.Annotations[defaults.DefaultedAnnotation]; ok {
+		t.Errorf("webhook: added %s=%q past the size limit", defaults.DefaultedAnnotation, v)
+	}
+	if byWebhook.Spec.SecurityContext == nil || byWebhook.Spec.SecurityContext.SeccompProfile == nil {
+		t.Errorf("webhook: pod not defaulted: %s", toJSON(byWebhook.Spec.SecurityContext))
+	}
+	if polErr == nil {
+		t.Fatalf("policy: admitted (annotation %q): the difference is gone, update export.Differences", byPolicy.Annotations[defaults.DefaultedAnnotation])
+	}
+	if !strings.Contains(polErr.Error(), "metadata.annotations: Too long") {
+		t.Errorf("policy: rejected for another reason than the annotations' size: %v", polErr)
+	}
+}
+
+// testUnicodeCase pins unicode-case: "diſabled" (U+017F, which Go folds
+// onto s) opts the pod out of the webhook, not out of the policy.
+func testUnicodeCase(ctx context.Context, t *testing.T, pol, wh string) {
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Annotations = map[string]string{defaults.InjectKey: "di\u017fabled"}
+		return p
+	})
+	if polErr != nil || whErr != nil {
+		t.Fatalf("rejected: policy %v, webhook %v", polErr, whErr)
+	}
+	if v, ok := byWebhook.Annotations[defaults.DefaultedAnnotation]; ok {
+		t.Errorf("webhook: defaulted a pod opted out with U+017F: %s=%q", defaults.DefaultedAnnotation, v)
+	}
+	if byPolicy.Annotations[defaults.DefaultedAnnotation] == "" {
+		t.Errorf("policy: did not default it: the difference is gone, update export.Differences")
+	}
+}
+
+// testPolicyWarnings pins warnings: a container that runs as root gets a
+// warning from the webhook, none from the policy.
+func testPolicyWarnings(ctx context.Context, t *testing.T, pol, wh string) {
+	rec := &deployWarnings{}
+	cfg := rest.CopyConfig(controlPlane.Config)
+	cfg.WarningHandler = rec
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, ns := range []string{pol, wh} {
+		p := plainPod(ns)
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To(int64(0))}
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatal(err)
+		}
+		got[ns] = rec.take()
+	}
+	if len(got[pol]) != 0 {
+		t.Errorf("policy: warnings %q: the difference is gone, update export.Differences", got[pol])
+	}
+	if !slices.ContainsFunc(got[wh], func(w string) bool { return strings.Contains(w, "runs as root") }) {
+		t.Errorf("webhook: warnings %q, want one saying the container runs as root", got[wh])
 	}
 }
 

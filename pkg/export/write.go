@@ -26,7 +26,7 @@ var Differences = []Difference{
 	{"audit", "No audit namespaces: the policy mutates the namespaces of its binding only; it has no report-only mode."},
 	{"ephemeral-containers", "Ephemeral containers (kubectl debug) are not defaulted: the policy matches pod CREATE only, not the ephemeralcontainers subresource."},
 	{"tmp-volume-name", `The /tmp volume is "tmp-<container>" as in the webhook; when that name is taken or longer than 63 characters it is "tmp--<i|c><index>" (i init container, c container; "tmp--<i|c><index>-<k>", the smallest free k, if the pod has a volume of that name), where the webhook uses a hash.`},
-	{"tmp-mount-path", `A mount at a path that reaches /tmp only through ".." (e.g. /x/../tmp) is not seen as /tmp: the policy adds a second /tmp mount, which the API server rejects as a duplicate mount path.`},
+	{"tmp-mount-path", `A mount at a path that reaches /tmp only through ".." (e.g. /x/../tmp) is not seen as /tmp: the policy adds its own emptyDir at /tmp as well. The API server, which compares mount paths as written, admits the pod; which of the two mounts the container sees at /tmp is up to the container runtime.`},
 	{"annotation-size", "The defaulted annotation is added even when it would take the pod's annotations past 256 KiB (the API server then rejects the pod); the webhook leaves it out."},
 	{"unicode-case", "Names compared without regard to case (capabilities, ContainerAdministrator, windows, disabled) fold ASCII letters only; the webhook also folds the few non-ASCII letters Go folds onto ASCII ones (e.g. U+017F)."},
 }
