@@ -59,7 +59,8 @@ const (
 )
 
 // TestBuiltinCertificates runs `serve --cert-mode=builtin` against the real
-// API server, as the ServiceAccount the shipped RBAC describes: the Secret is
+// API server, as the ServiceAccount the shipped RBAC describes and held by the
+// shipped caBundle-only ValidatingAdmissionPolicy: the Secret is
 // created, the webhook configuration's caBundle is set to its ca.crt, the
 // server goes ready, and while reviews keep flowing the serving certificate
 // and then the CA rotate without a single failed review.
@@ -106,6 +107,9 @@ func TestBuiltinCertificates(t *testing.T) {
 			t.Errorf("delete MutatingWebhookConfiguration %s: %v", configName, err)
 		}
 	})
+	// Every caBundle update below passes the policy that lets the
+	// ServiceAccount change nothing else.
+	applyCABundleOnlyPolicy(ctx, t, configName, "system:serviceaccount:"+ns.Name+":secure-defaults", configName)
 
 	ports, err := framework.FreePorts(2)
 	if err != nil {

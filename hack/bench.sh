@@ -7,7 +7,10 @@
 #      sustainable rate, latency at a fixed rate, peak RSS;
 #   3. dry-run pod creates through a real kube-apiserver with no webhook,
 #      the ideal webhook, secure-defaults and the exported
-#      MutatingAdmissionPolicy, in interleaved rounds.
+#      MutatingAdmissionPolicy, in interleaved rounds;
+#   4. image lookup: a review with lookup on and a warm cache against lookup
+#      off (on/off), a cold and a warm lookup on a loopback registry, and the
+#      memory of a cache of 10,000 digests (printed as go test prints them).
 # Ratios compare figures measured in the same run. It takes a few minutes on
 # 2 cores; the first run also builds kube-apiserver and etcd (hack/e2e-bins.sh,
 # several minutes, cached). Everything listens on 127.0.0.1 only.
@@ -15,6 +18,7 @@
 # Environment:
 #   BENCH_COUNT      go test -count for the in-process benchmarks (default 6)
 #   BENCH_TIME       go test -benchtime (default 0.3s)
+#   BENCH_LOOKUP_COUNT  go test -count for the image lookup benchmarks (default 3)
 #   BENCH_STEP       duration of each load step (default 3s)
 #   BENCH_APISERVER  0 skips the API server part (default 1)
 #   BENCH_OUT        keep the raw results (go test output, JSON) in this directory
@@ -43,6 +47,11 @@ log "in-process benchmarks (count ${BENCH_COUNT:-6})"
 go test ./pkg/admission/ -run '^$' -bench '^BenchmarkReview$' -benchmem \
 	-count "${BENCH_COUNT:-6}" -benchtime "${BENCH_TIME:-0.3s}" >"${out}/gobench.txt"
 
+log "image lookup benchmarks (count ${BENCH_LOOKUP_COUNT:-3})"
+go test ./pkg/admission/ ./pkg/imagelookup/ -run '^$' \
+	-bench '^(BenchmarkReviewImageLookup|BenchmarkLookupCold|BenchmarkLookupWarm|BenchmarkCacheMemory)$' -benchmem \
+	-count "${BENCH_LOOKUP_COUNT:-3}" -benchtime "${BENCH_TIME:-0.3s}" >"${out}/lookup.txt"
+
 log "HTTPS load"
 "${bench}" load --bin-dir "${out}/bin" --review "${review}" --step "${BENCH_STEP:-3s}" --out "${out}/load.json"
 
@@ -55,5 +64,8 @@ if [[ "${BENCH_APISERVER:-1}" != 0 ]]; then
 fi
 
 "${bench}" report --go-bench "${out}/gobench.txt" --load "${out}/load.json" "${api[@]}"
+echo
+echo "Image lookup (on/off: review with lookup on and a warm cache over lookup off, same loop; docs/performance.md):"
+grep -E '^Benchmark' "${out}/lookup.txt"
 echo
 echo "make bench took $((SECONDS - start)) s"

@@ -39,7 +39,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
@@ -203,7 +202,7 @@ func show(ctx context.Context, cp *framework.ControlPlane, webhookURL string, ca
 	if err != nil {
 		return err
 	}
-	if err := waitEffective(ctx, client, optedIn); err != nil {
+	if err := waitEffective(ctx, cp, optedIn); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nNamespace %q: labels %s=%s, %s=restricted\n", optedIn, defaults.InjectKey, defaults.InjectEnabled, psaEnforce)
@@ -359,25 +358,19 @@ func createNamespace(ctx context.Context, cp *framework.ControlPlane, prefix str
 
 // waitEffective waits until the API server calls the webhook: it learns of
 // the new configuration through an informer, a moment after the write.
-func waitEffective(ctx context.Context, client kubernetes.Interface, ns string) error {
+func waitEffective(ctx context.Context, cp *framework.ControlPlane, ns string) error {
 	probe := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "probe-", Namespace: ns},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "probe", Image: "probe"}}},
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got, err := client.CoreV1().Pods(ns).Create(ctx, probe.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-		if err == nil && got.Annotations[defaults.DefaultedAnnotation] != "" {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			if err == nil {
-				err = errors.New("pods come back unmutated")
-			}
-			return fmt.Errorf("the webhook did not take effect within 30s: %w", err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cp.WaitForMutation(ctx, probe, func(p *corev1.Pod) bool {
+		return p.Annotations[defaults.DefaultedAnnotation] != ""
+	}); err != nil {
+		return fmt.Errorf("the webhook did not take effect within 30s: %w", err)
 	}
+	return nil
 }
 
 // showPod prints what the webhook changed between the submitted pod and the

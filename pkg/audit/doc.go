@@ -6,8 +6,8 @@
 //
 // Run lists, in pages (Options.PageSize, 500 by default), the objects that own
 // pods: Deployments, StatefulSets, DaemonSets, CronJobs, and Jobs, ReplicaSets,
-// ReplicationControllers and Pods that no controller owns (those a controller
-// owns are covered by their owner). Only the small per-workload result of
+// ReplicationControllers and Pods whose controller is not one of those kinds
+// (those it is are covered by their owner; mirror pods are left out). Only the small per-workload result of
 // each object is kept, so memory grows with the number of workloads, never
 // with the size of their manifests or of a page more than once.
 //

@@ -18,8 +18,10 @@ type kind struct {
 	// template is the path of the pod template in the object; nil for a
 	// Pod, which is its own pod.
 	template []string
-	// topLevelOnly skips objects a controller owns: their owner is audited
-	// (a Deployment's ReplicaSets, a CronJob's Jobs, any controller's Pods).
+	// topLevelOnly skips objects whose controller is of a kind audited
+	// here: their owner is audited (a Deployment's ReplicaSets, a CronJob's
+	// Jobs, the Pods of any of these). Objects of another controller (an
+	// operator's, a rollout tool's) are audited themselves.
 	topLevelOnly bool
 }
 
@@ -38,9 +40,28 @@ var kinds = []kind{
 // namespacesGVR is where namespaces (and their labels) are read.
 var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 
-// controlled reports whether a controller owns obj.
-func controlled(obj *unstructured.Unstructured) bool {
-	return metav1.GetControllerOfNoCopy(obj) != nil
+// coveredByOwner reports whether obj's controller is of a kind the audit
+// reads, so that the controller's own entry covers obj; or a Node, whose
+// mirror pods show static pods the kubelet runs from files, which no
+// admission change reaches.
+func coveredByOwner(obj *unstructured.Unstructured) bool {
+	ref := metav1.GetControllerOfNoCopy(obj)
+	if ref == nil {
+		return false
+	}
+	gv, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil {
+		return false
+	}
+	if gv.Group == "" && ref.Kind == "Node" {
+		return true
+	}
+	for _, k := range kinds {
+		if k.GVR.Group == gv.Group && k.Kind == ref.Kind {
+			return true
+		}
+	}
+	return false
 }
 
 // podOf returns the pod that obj of kind k makes: the Pod itself, or its pod

@@ -204,7 +204,7 @@ func (r *run) auditPage(ctx context.Context, k kind, items []unstructured.Unstru
 	pods := make([]*corev1.Pod, len(items))
 	for i := range items {
 		obj := &items[i]
-		if k.topLevelOnly && controlled(obj) {
+		if k.topLevelOnly && coveredByOwner(obj) {
 			continue
 		}
 		pod, err := k.podOf(obj)

@@ -59,8 +59,16 @@ func deployment(t *testing.T, namespace, name string, f func(*appsv1.Deployment)
 	return toUnstructured(t, d, "apps/v1", "Deployment")
 }
 
+// controller returns the owner references of an object that kind's
+// controller named name owns, kind written "group/version/Kind" or, for the
+// kinds an audit reads, "Kind".
 func controller(kind, name string) []metav1.OwnerReference {
-	return []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: "u", Controller: ptr.To(true)}}
+	apiVersion := map[string]string{"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
+		"CronJob": "batch/v1", "Job": "batch/v1", "ReplicationController": "v1", "Node": "v1"}[kind]
+	if i := strings.LastIndex(kind, "/"); i >= 0 {
+		apiVersion, kind = kind[:i], kind[i+1:]
+	}
+	return []metav1.OwnerReference{{APIVersion: apiVersion, Kind: kind, Name: name, UID: "u", Controller: ptr.To(true)}}
 }
 
 // pager serves list requests in pages of opts.Limit, with the offset as
@@ -208,6 +216,45 @@ func TestRunPagesAndSkipsOwned(t *testing.T) {
 	}
 	if rep.Totals.Workloads != 26 || rep.Totals.WouldChange != 24 || rep.Totals.OptedOut != 1 {
 		t.Errorf("totals = %+v", rep.Totals)
+	}
+}
+
+// TestRunAuditsObjectsOfOtherControllers: an object is left to its
+// controller only when the audit reads the controller's kind; the
+// ReplicaSets of a rollout tool and the Pods of an operator hold the only pod
+// spec there is and are audited; mirror pods are left out.
+func TestRunAuditsObjectsOfOtherControllers(t *testing.T) {
+	objs := []runtime.Object{ns(t, "team-a", nil)}
+	pod := func(name string, owner []metav1.OwnerReference) {
+		objs = append(objs, toUnstructured(t, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team-a", OwnerReferences: owner}, Spec: template().Spec}, "v1", "Pod"))
+	}
+	pod("of-a-job", controller("Job", "j"))
+	pod("of-a-statefulset", controller("StatefulSet", "s"))
+	pod("mirror", controller("Node", "node-1"))
+	pod("of-a-taskrun", controller("tekton.dev/v1/TaskRun", "build"))
+	// A kind of the same name in another group is not the audited kind.
+	pod("of-another-job", controller("example.com/v1/Job", "j"))
+	// Owned, but not as controller: audited.
+	plainOwner := controller("Job", "j")
+	plainOwner[0].Controller = nil
+	pod("owned-not-controlled", plainOwner)
+	rs := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "canary-7f9", Namespace: "team-a", OwnerReferences: controller("argoproj.io/v1alpha1/Rollout", "canary")}, Spec: appsv1.ReplicaSetSpec{Template: template()}}
+	objs = append(objs, toUnstructured(t, rs, "apps/v1", "ReplicaSet"))
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "migrate", Namespace: "team-a", OwnerReferences: controller("example.com/v1/Migration", "m")}, Spec: batchv1.JobSpec{Template: template()}}
+	objs = append(objs, toUnstructured(t, job, "batch/v1", "Job"))
+
+	_, client := newFake(objs...)
+	rep, err := Run(context.Background(), client, Options{Namespaces: []string{"team-a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range rep.Workloads {
+		got = append(got, w.Kind+"/"+w.Name)
+	}
+	want := []string{"Job/migrate", "Pod/of-a-taskrun", "Pod/of-another-job", "Pod/owned-not-controlled", "ReplicaSet/canary-7f9"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("audited %v, want %v", got, want)
 	}
 }
 
