@@ -5,6 +5,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/export"
@@ -158,6 +161,77 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	})
 }
 
+// TestMutatingAdmissionPolicyImageLookup pins image-lookup: a container
+// whose image runs as root (its config names no user) is left to run as
+// root by the webhook with imageLookup on, while the policy, which sees only
+// the manifest, sets runAsNonRoot and drops its capabilities.
+func TestMutatingAdmissionPolicyImageLookup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reg := ilt.New(t, ilt.WithoutTLS())
+	root := reg.Push(t, "root", "v1", ilt.Image(t, ""))
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte("apiVersion: "+config.APIVersion+"\nkind: Configuration\nimageLookup: {enabled: true, timeout: 5s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := buildWebhook(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.extraArgs = []string{"--config=" + cfgFile}
+	if err := w.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := webhookConfig(w, admissionregistrationv1.Fail)
+	if err := register(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
+		if err := w.stop(); err != nil {
+			t.Errorf("stopping the webhook: %v", err)
+		}
+	})
+	const name = "secure-defaults-e2e-images"
+	installPolicy(ctx, t, config.Default(), name)
+	wh := namespace(ctx, t, "map-images-webhook-", true, psaPrivileged)
+	pol := policyNamespace(ctx, t, "map-images-policy-", name, psaPrivileged)
+	pod := func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Spec.Containers[0].Image = root
+		return p
+	}
+	// Wait for both with the loopback registry's image: the test asks no
+	// other registry.
+	for _, ns := range []string{wh, pol} {
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		err := controlPlane.WaitForMutation(wctx, pod(ns), func(p *corev1.Pod) bool {
+			return p.Annotations[defaults.DefaultedAnnotation] != ""
+		})
+		wcancel()
+		if err != nil {
+			t.Fatalf("%s: never defaulted: %v", ns, err)
+		}
+	}
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, pod)
+	if polErr != nil || whErr != nil {
+		t.Fatalf("rejected: policy %v, webhook %v", polErr, whErr)
+	}
+	if psc := byWebhook.Spec.SecurityContext; psc != nil && psc.RunAsNonRoot != nil {
+		t.Errorf("webhook: runAsNonRoot %v for a root image", *psc.RunAsNonRoot)
+	}
+	if sc := byWebhook.Spec.Containers[0].SecurityContext; sc != nil && sc.Capabilities != nil {
+		t.Errorf("webhook: capabilities %s for a root image", toJSON(sc.Capabilities))
+	}
+	if psc := byPolicy.Spec.SecurityContext; psc == nil || !ptr.Deref(psc.RunAsNonRoot, false) {
+		t.Errorf("policy: pod securityContext %s, want runAsNonRoot: the difference is gone, update export.Differences", toJSON(psc))
+	}
+	if sc := byPolicy.Spec.Containers[0].SecurityContext; sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("policy: securityContext %s, want capabilities dropped", toJSON(sc))
+	}
+}
+
 // testPolicyConfiguration exports the policy under a configuration that
 // switches a rule off and optional ones on (read-only-root-filesystem, whose
 // value tmp-emptydir reads; run-as-user and fs-group with their own IDs;
@@ -253,7 +327,7 @@ allowPodOptOut: false
 // pinnedDifferences says, for each of export.Differences, what shows it:
 // a test here that fails when the difference is gone, or why none can.
 var pinnedDifferences = map[string]string{
-	"image-lookup":         "not pinned here: needs the webhook with imageLookup and a registry (TestImageLookup covers the webhook's side)",
+	"image-lookup":         "TestMutatingAdmissionPolicyImageLookup",
 	"warnings":             "testPolicyWarnings",
 	"metrics":              "not testable: the policy runs inside the API server, which has no secure_defaults_* series",
 	"audit":                "pkg/export TestShippedPolicyDecodesAsV1: the binding selects no inject=audit namespace",
