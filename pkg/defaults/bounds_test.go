@@ -136,27 +136,152 @@ func TestDeadlineInsideTheRules(t *testing.T) {
 	}
 }
 
+// TestDeadlineInsideEveryLoop: every loop a rule runs over the pod's
+// containers or volumes, optional rules' included, stops where the context
+// ends rather than after it, and the pass reports the interruption. Each
+// case turns on one rule and ends the context halfway through the loop under
+// test: after the checks that come before it (one for each registry entry up
+// to the rule's own, and those of the rule's earlier loops).
+func TestDeadlineInsideEveryLoop(t *testing.T) {
+	const n = 1000
+	name := func(i int) string { return fmt.Sprintf("c%d", i) }
+	plain := func(fns ...func(*corev1.Pod)) *corev1.Pod {
+		cs := make([]corev1.Container, n)
+		for i := range cs {
+			cs[i] = ctr(name(i))
+		}
+		return tweak(newPod(cs...), fns...)
+	}
+	volumes := func(p *corev1.Pod) {
+		for i := range n {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("v%d", i), VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+		}
+	}
+	pins := map[string]Pin{}
+	for i := range n {
+		pins[name(i)] = Pin{UID: 1000}
+	}
+	// partly says what is wrong unless some but not all of total were done.
+	partly := func(done, total int) string {
+		if done == 0 || done >= total {
+			return fmt.Sprintf("%d of %d containers changed, want the walk cut short inside the loop", done, total)
+		}
+		return ""
+	}
+	users := func(p *corev1.Pod, uid int64) int {
+		k := 0
+		for _, c := range p.Spec.Containers {
+			if c.SecurityContext != nil && c.SecurityContext.RunAsUser != nil && *c.SecurityContext.RunAsUser == uid {
+				k++
+			}
+		}
+		return k
+	}
+	noToken := func(p *corev1.Pod) string {
+		if p.Spec.AutomountServiceAccountToken != nil {
+			return "automountServiceAccountToken set from a walk cut short"
+		}
+		return ""
+	}
+	cases := []struct {
+		name    string
+		rule    string
+		pod     *corev1.Pod
+		facts   Facts
+		earlier int64 // checks made by the rule's loops before the one under test
+		check   func(*corev1.Pod) string
+	}{
+		{"read-only-root-filesystem", ruleReadOnlyRootFilesystem.ID, plain(), Facts{}, 0, func(p *corev1.Pod) string {
+			k := 0
+			for _, c := range p.Spec.Containers {
+				if c.SecurityContext != nil && c.SecurityContext.ReadOnlyRootFilesystem != nil {
+					k++
+				}
+			}
+			return partly(k, n)
+		}},
+		{"run-as-user deciding the pod level", ruleRunAsUser.ID, plain(), Facts{}, 0, func(p *corev1.Pod) string {
+			if p.Spec.SecurityContext != nil && p.Spec.SecurityContext.RunAsUser != nil {
+				return "pod-level runAsUser set after reading part of the containers"
+			}
+			return ""
+		}},
+		{"run-as-user per container", ruleRunAsUser.ID, plain(func(p *corev1.Pod) {
+			// Its own user and no group: the pod level is out.
+			p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(1000))}
+		}), Facts{}, n + 1, func(p *corev1.Pod) string { return partly(users(p, DefaultRunAsUser), n-1) }},
+		{"no-service-account-token over volumes", ruleNoServiceAccountToken.ID, plain(volumes), Facts{}, 0, noToken},
+		{"no-service-account-token over containers", ruleNoServiceAccountToken.ID, plain(), Facts{}, 0, noToken},
+		{"run-as-non-root pinning image users", ruleRunAsNonRoot.ID, plain(), Facts{Pins: pins}, 0, func(p *corev1.Pod) string { return partly(users(p, 1000), n) }},
+		{"tmp-emptydir reading volume names", ruleTmpEmptyDir.ID, tweak(newPod(readOnly("app")), volumes), Facts{}, 1, func(p *corev1.Pod) string {
+			if len(p.Spec.Volumes) != n {
+				return "a /tmp volume was added after reading part of the volume names"
+			}
+			return ""
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			only := map[string]bool{}
+			before := int64(-1)
+			for i, r := range registry {
+				only[r.ID] = r.ID == c.rule
+				if r.ID == c.rule {
+					before = int64(i) + 1
+				}
+			}
+			if before < 0 {
+				t.Fatalf("no rule %s", c.rule)
+			}
+			p := c.pod.DeepCopy()
+			res := Apply(p, Options{Rules: only, Facts: c.facts, Context: newCountdown(before + c.earlier + n/2)})
+			if res.Err == nil {
+				t.Error("Apply finished although its context ended inside the rule")
+			}
+			if msg := c.check(p); msg != "" {
+				t.Error(msg)
+			}
+		})
+	}
+}
+
 // BenchmarkApplyManyContainers shows that a pass grows linearly with the
 // number of containers: ns/op at 10,000 is about ten times ns/op at 1,000.
-// The repeated-name case is answered before any rule runs.
+// The repeated-name case is answered before any rule runs. The optional
+// case turns every optional rule on and gives the pass a deadline, as a
+// review with ?timeout= has, so it counts the checks of every loop.
 func BenchmarkApplyManyContainers(b *testing.B) {
+	allOn := map[string]bool{}
+	for _, r := range registry {
+		allOn[r.ID] = true
+	}
 	for _, bc := range []struct {
-		name  string
-		n     int
-		cname func(int) string
+		name     string
+		n        int
+		cname    func(int) string
+		optional bool
 	}{
-		{"distinct/1000", 1000, func(i int) string { return fmt.Sprintf("c%d", i) }},
-		{"distinct/10000", 10000, func(i int) string { return fmt.Sprintf("c%d", i) }},
-		{"repeated/10000", 10000, func(int) string { return "c" }},
+		{"distinct/1000", 1000, func(i int) string { return fmt.Sprintf("c%d", i) }, false},
+		{"distinct/10000", 10000, func(i int) string { return fmt.Sprintf("c%d", i) }, false},
+		{"repeated/10000", 10000, func(int) string { return "c" }, false},
+		{"optional/10000", 10000, func(i int) string { return fmt.Sprintf("c%d", i) }, true},
 	} {
 		pod := manyContainers(bc.n, bc.cname)
+		opts := Options{Context: context.Background()}
+		if bc.optional {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+			defer cancel()
+			opts = Options{Rules: allOn, Context: ctx}
+		}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				b.StopTimer()
 				p := pod.DeepCopy()
 				b.StartTimer()
-				Apply(p, Options{Context: context.Background()})
+				if res := Apply(p, opts); res.Err != nil {
+					b.Fatal(res.Err)
+				}
 			}
 		})
 	}

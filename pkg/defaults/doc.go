@@ -13,13 +13,15 @@
 // config builds Options from the configuration file.
 //
 // Time is bounded by design: every rule is linear in the pod's containers and
-// volumes (BenchmarkApplyManyContainers), Options.Context is checked between
-// rules and at each container of every rule's loop (Result.Err reports an
-// interrupted pass), and a pod whose containers repeat a name is left
-// unchanged with a warning before any rule runs. The API server rejects
-// such a pod after mutating admission anyway, naming the field at fault, so
-// the webhook allows it rather than deny it with a second, vaguer message
-// or spend time defaulting it; it is no policy decision of the webhook's.
+// volumes (BenchmarkApplyManyContainers); Options.Context is checked between
+// rules and at each container or volume of every rule's loop over them
+// (Result.Err reports an interrupted pass), while reading the pod before the
+// first rule and summing up after the last are single linear walks with no
+// check inside; and a pod whose containers repeat a name is left unchanged
+// with a warning before any rule runs. The API server rejects such a pod
+// after mutating admission anyway, naming the field at fault, so the webhook
+// allows it rather than deny it with a second, vaguer message or spend time
+// defaulting it; it is no policy decision of the webhook's.
 //
 // Which containers need root — run as root on purpose, so they keep root's
 // powers — is decided in one place, root.go, and every rule reads that

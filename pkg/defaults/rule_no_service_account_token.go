@@ -46,9 +46,10 @@ func applyNoServiceAccountToken(pod *corev1.Pod, s *scope) (bool, []string) {
 }
 
 // usesToken reports whether the pod mounts a projected service account token
-// or a container mounts something at the token's path.
+// or a container mounts something at the token's path. A walk cut short by
+// the pass's deadline may have missed the token, so it counts as a use.
 func usesToken(pod *corev1.Pod, s *scope) bool {
-	for _, v := range pod.Spec.Volumes {
+	for v := range s.eachVolume(pod.Spec.Volumes) {
 		if v.Projected == nil {
 			continue
 		}
@@ -58,12 +59,12 @@ func usesToken(pod *corev1.Pod, s *scope) bool {
 			}
 		}
 	}
-	for _, c := range s.all {
+	for c := range s.each(s.all) {
 		for _, m := range *c.volumeMounts {
 			if m.MountPath != "" && path.Clean(m.MountPath) == serviceAccountTokenPath {
 				return true
 			}
 		}
 	}
-	return false
+	return s.interrupted() != nil
 }

@@ -27,7 +27,7 @@ func applyReadOnlyRootFilesystem(_ *corev1.Pod, s *scope) (bool, []string) {
 		return false, nil
 	}
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if c.kind == kindEphemeral {
 			continue
 		}

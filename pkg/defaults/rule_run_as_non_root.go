@@ -118,7 +118,7 @@ func pinImageUsers(podSC *corev1.PodSecurityContext, s *scope) (bool, []string) 
 	}
 	changed := false
 	var warnings []string
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		pin, ok := s.opts.Facts.Pins[c.name]
 		if !ok || pin.UID <= 0 || c.root != "" {
 			continue

@@ -46,12 +46,16 @@ func applyRunAsUser(pod *corev1.Pod, s *scope) (bool, []string) {
 	}
 	uid, gid := s.opts.runAsUser()
 	podLevel := s.podLevel()
-	for _, c := range s.all {
+	for c := range s.each(s.all) {
 		// A pod-level runAsGroup would reach a container that names its
 		// own user but no group, and change the group it runs as.
 		if sc := c.get(); c.root != "" || (sc != nil && sc.RunAsUser != nil && sc.RunAsGroup == nil && (podSC == nil || podSC.RunAsGroup == nil)) {
 			podLevel = false
 		}
+	}
+	if s.interrupted() != nil {
+		// podLevel was decided on part of the pod only.
+		return false, nil
 	}
 	if podLevel {
 		if podSC == nil {
@@ -65,7 +69,7 @@ func applyRunAsUser(pod *corev1.Pod, s *scope) (bool, []string) {
 		return true, nil
 	}
 	changed := false
-	for _, c := range s.containers {
+	for c := range s.each(s.containers) {
 		if sc := c.get(); c.root != "" || (sc != nil && sc.RunAsUser != nil) {
 			continue
 		}

@@ -54,8 +54,12 @@ func applyTmpEmptyDir(pod *corev1.Pod, s *scope) (bool, []string) {
 		}
 		if taken == nil {
 			taken = make(map[string]bool, len(pod.Spec.Volumes)+1)
-			for _, v := range pod.Spec.Volumes {
+			for v := range s.eachVolume(pod.Spec.Volumes) {
 				taken[v.Name] = true
+			}
+			if s.interrupted() != nil {
+				// taken is incomplete: a name from it could clash.
+				return changed, warnings
 			}
 		}
 		name := tmpVolumeName(c.name, taken)

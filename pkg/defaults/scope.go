@@ -78,6 +78,19 @@ func (s *scope) each(cs []container) iter.Seq[container] {
 	}
 }
 
+// eachVolume yields pointers to vs in order until the pass's context is
+// done, as each does for containers. A caller whose answer depends on
+// seeing every volume asks interrupted after the loop.
+func (s *scope) eachVolume(vs []corev1.Volume) iter.Seq[*corev1.Volume] {
+	return func(yield func(*corev1.Volume) bool) {
+		for i := range vs {
+			if s.interrupted() != nil || !yield(&vs[i]) {
+				return
+			}
+		}
+	}
+}
+
 // interrupted returns the context's error once the pass must stop.
 func (s *scope) interrupted() error {
 	if s.opts.Context == nil {

@@ -116,11 +116,15 @@ type panicky struct{}
 func (panicky) Review(context.Context, []byte) ([]byte, error) { panic("reviewer bug") }
 
 // TestReviewerPanic checks that a panic that escapes the Reviewer gets a 500
-// and leaves the server and the connection usable.
+// and leaves the server and the connection usable: it sends more panicking
+// reviews than there are review slots, so a slot a panic failed to give back
+// would turn the later ones into 429 "too many reviews in flight", and then
+// wants no body bytes still charged.
 func TestReviewerPanic(t *testing.T) {
-	ts := start(t, setup{reviewer: panicky{}})
+	const slots = 2
+	ts := start(t, setup{reviewer: panicky{}, tweak: func(o *server.Options) { o.MaxReviewsInFlight = slots }})
 	c := ts.client(true)
-	for i := 0; i < 2; i++ {
+	for i := 0; i < 2*slots+1; i++ {
 		r, err := post(c, ts.url(), "application/json", []byte(`{}`))
 		if err != nil {
 			t.Fatalf("request %d: the connection was dropped: %v", i, err)
@@ -128,6 +132,9 @@ func TestReviewerPanic(t *testing.T) {
 		if r.status != http.StatusInternalServerError || !strings.Contains(string(r.body), "internal error") {
 			t.Errorf("request %d: status %d %q, want 500 internal error", i, r.status, r.body)
 		}
+	}
+	if got := ts.BytesInFlight(); got != 0 {
+		t.Errorf("bytes in flight %d after every review panicked, want 0", got)
 	}
 }
 

@@ -12,7 +12,8 @@
 //   - a Content-Type other than application/json gets 415, other methods 405;
 //   - a body that is not an AdmissionReview gets 400 with the reason;
 //   - ?timeout=Ns, which the API server adds, bounds the review's context;
-//   - a panic answers 500 instead of dropping the connection.
+//   - a panic answers 500 instead of dropping the connection, and gives back
+//     what the review held (its slot, its bytes in flight).
 //
 // Bounds on work in flight (limits.go; docs/hardening.md has the figures):
 //   - a body's buffer grows with the bytes that arrive, never with the

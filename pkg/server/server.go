@@ -346,8 +346,7 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, review func
 		s.busy(w, r, "too many reviews in flight")
 		return
 	}
-	out, err := review(ctx, body)
-	s.slots.release()
+	out, err := s.reviewInSlot(ctx, body, review)
 	if err != nil {
 		s.refuse(w, r, http.StatusBadRequest, err.Error())
 		return
@@ -357,6 +356,16 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, review func
 	if _, err := w.Write(out); err != nil {
 		s.log.Warn("writing the response", slog.String("remote", r.RemoteAddr), slog.String("error", err.Error()))
 	}
+}
+
+// reviewInSlot runs review in the slot the caller acquired and gives the
+// slot back however review ends: a panic recovered by serveReview must not
+// keep it, or a few panics would leave every later review answered 429. The
+// slot is given back before the response is written, so a client slow to
+// read its answer does not hold one.
+func (s *Server) reviewInSlot(ctx context.Context, body []byte, review func(ctx context.Context, body []byte) ([]byte, error)) ([]byte, error) {
+	defer s.slots.release()
+	return review(ctx, body)
 }
 
 // refuse answers a request that could not be reviewed, logs one line and
