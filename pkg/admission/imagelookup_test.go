@@ -140,7 +140,10 @@ func TestReviewRegistryFailures(t *testing.T) {
 			reg := newImageRegistry(t)
 			reg.Gate(tc.gate)
 			h := lookupHandler(t, reg.Registry, imagelookup.Config{Timeout: time.Minute})
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			// The lookups get the review's time less a tenth: with 10 s the
+			// rules keep 1 s, which a loaded machine does not eat (with 2 s,
+			// 200 ms sometimes was not enough, and the review timed out).
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			deadline, _ := ctx.Deadline()
 			pod := at.Pod(reg.threeImages)
