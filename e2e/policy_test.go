@@ -5,15 +5,23 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
+	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 	"github.com/secure-defaults/secure-defaults/pkg/export"
@@ -24,15 +32,18 @@ import (
 // webhook's namespaces carry too; here the two must not overlap.
 const policyLabel = "test.secure-defaults.dev/policy"
 
-// installPolicy creates the policy exported under cfg as name, and a binding
-// to the namespaces labelled policyLabel=name, and removes them when t ends.
+// installPolicy creates the policy exported under cfg as name, and its
+// binding, selecting the namespaces labelled policyLabel=name instead of
+// the opt-in label, and removes them when t ends.
 func installPolicy(ctx context.Context, t *testing.T, cfg *config.Configuration, name string) {
 	t.Helper()
 	p, err := export.Build(cfg, name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.Binding.Spec.MatchResources.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{policyLabel: name}}
+	// The exported selector with this test's label in place of the opt-in
+	// label: its other terms (never kube-system...) stay as exported.
+	p.Binding.Spec.MatchResources.NamespaceSelector.MatchLabels = map[string]string{policyLabel: name}
 	api := controlPlane.Client.AdmissionregistrationV1()
 	if _, err := api.MutatingAdmissionPolicies().Create(ctx, p.Policy, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating the policy: %v", err)
@@ -112,11 +123,32 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	timed(t, "documented difference tmp-volume-name", func(t *testing.T) {
 		testTmpVolumeName(ctx, t, polPrivileged, whPrivileged)
 	})
+	timed(t, "a repeated volume name is rejected with the policy too", func(t *testing.T) {
+		testTmpDuplicateVolumes(ctx, t, polPrivileged, whPrivileged)
+	})
 	timed(t, "documented difference ephemeral-containers", func(t *testing.T) {
 		testPolicyEphemeral(ctx, t, polPrivileged)
 	})
+	timed(t, "documented difference tmp-mount-path", func(t *testing.T) {
+		testTmpMountPath(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference annotation-size", func(t *testing.T) {
+		testAnnotationSize(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference unicode-case", func(t *testing.T) {
+		testUnicodeCase(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "documented difference warnings", func(t *testing.T) {
+		testPolicyWarnings(ctx, t, polPrivileged, whPrivileged)
+	})
+	timed(t, "kube-system and kube-node-lease are left alone however labelled", func(t *testing.T) {
+		testPolicySystemNamespaces(ctx, t)
+	})
 	timed(t, "hundreds of containers stay within the CEL cost limits", func(t *testing.T) {
 		testPolicyManyContainers(ctx, t, polRestricted, defaults.Options{})
+	})
+	timed(t, "hundreds of containers whose tmp-<name> is taken stay within the CEL cost limits", func(t *testing.T) {
+		testPolicyManyTakenTmpNames(ctx, t, polRestricted, whRestricted)
 	})
 	timed(t, "opt-out and skip annotations", func(t *testing.T) {
 		testPolicyOptOuts(ctx, t, polPrivileged, whPrivileged)
@@ -127,6 +159,77 @@ func TestMutatingAdmissionPolicy(t *testing.T) {
 	timed(t, "a configuration: rules off, exclusions, no pod opt-out", func(t *testing.T) {
 		testPolicyConfiguration(ctx, t)
 	})
+}
+
+// TestMutatingAdmissionPolicyImageLookup pins image-lookup: a container
+// whose image runs as root (its config names no user) is left to run as
+// root by the webhook with imageLookup on, while the policy, which sees only
+// the manifest, sets runAsNonRoot and drops its capabilities.
+func TestMutatingAdmissionPolicyImageLookup(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reg := ilt.New(t, ilt.WithoutTLS())
+	root := reg.Push(t, "root", "v1", ilt.Image(t, ""))
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte("apiVersion: "+config.APIVersion+"\nkind: Configuration\nimageLookup: {enabled: true, timeout: 5s}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := buildWebhook(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.extraArgs = []string{"--config=" + cfgFile}
+	if err := w.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := webhookConfig(w, admissionregistrationv1.Fail)
+	if err := register(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
+		if err := w.stop(); err != nil {
+			t.Errorf("stopping the webhook: %v", err)
+		}
+	})
+	const name = "secure-defaults-e2e-images"
+	installPolicy(ctx, t, config.Default(), name)
+	wh := namespace(ctx, t, "map-images-webhook-", true, psaPrivileged)
+	pol := policyNamespace(ctx, t, "map-images-policy-", name, psaPrivileged)
+	pod := func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Spec.Containers[0].Image = root
+		return p
+	}
+	// Wait for both with the loopback registry's image: the test asks no
+	// other registry.
+	for _, ns := range []string{wh, pol} {
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		err := controlPlane.WaitForMutation(wctx, pod(ns), func(p *corev1.Pod) bool {
+			return p.Annotations[defaults.DefaultedAnnotation] != ""
+		})
+		wcancel()
+		if err != nil {
+			t.Fatalf("%s: never defaulted: %v", ns, err)
+		}
+	}
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, pod)
+	if polErr != nil || whErr != nil {
+		t.Fatalf("rejected: policy %v, webhook %v", polErr, whErr)
+	}
+	if psc := byWebhook.Spec.SecurityContext; psc != nil && psc.RunAsNonRoot != nil {
+		t.Errorf("webhook: runAsNonRoot %v for a root image", *psc.RunAsNonRoot)
+	}
+	if sc := byWebhook.Spec.Containers[0].SecurityContext; sc != nil && sc.Capabilities != nil {
+		t.Errorf("webhook: capabilities %s for a root image", toJSON(sc.Capabilities))
+	}
+	if psc := byPolicy.Spec.SecurityContext; psc == nil || !ptr.Deref(psc.RunAsNonRoot, false) {
+		t.Errorf("policy: pod securityContext %s, want runAsNonRoot: the difference is gone, update export.Differences", toJSON(psc))
+	}
+	if sc := byPolicy.Spec.Containers[0].SecurityContext; sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("policy: securityContext %s, want capabilities dropped", toJSON(sc))
+	}
 }
 
 // testPolicyConfiguration exports the policy under a configuration that
@@ -221,6 +324,143 @@ allowPodOptOut: false
 	}
 }
 
+// pinnedDifferences says, for each of export.Differences, what shows it:
+// a test here that fails when the difference is gone, or why none can.
+var pinnedDifferences = map[string]string{
+	"image-lookup":         "TestMutatingAdmissionPolicyImageLookup",
+	"warnings":             "testPolicyWarnings",
+	"metrics":              "not testable: the policy runs inside the API server, which has no secure_defaults_* series",
+	"audit":                "pkg/export TestShippedPolicyDecodesAsV1: the binding selects no inject=audit namespace",
+	"ephemeral-containers": "testPolicyEphemeral",
+	"tmp-volume-name":      "testTmpVolumeName, testPolicyManyTakenTmpNames",
+	"tmp-mount-path":       "testTmpMountPath",
+	"annotation-size":      "testAnnotationSize",
+	"unicode-case":         "testUnicodeCase",
+}
+
+// TestDifferencesPinned fails when export documents a difference this file
+// does not account for, or accounts for one export no longer documents.
+func TestDifferencesPinned(t *testing.T) {
+	ids := map[string]bool{}
+	for _, d := range export.Differences {
+		ids[d.ID] = true
+		if pinnedDifferences[d.ID] == "" {
+			t.Errorf("documented difference %s: no test pins it; add one to TestMutatingAdmissionPolicy and pinnedDifferences", d.ID)
+		}
+	}
+	for id := range pinnedDifferences {
+		if !ids[id] {
+			t.Errorf("pinnedDifferences names %s, which export.Differences no longer lists", id)
+		}
+	}
+}
+
+// bothWays dry-runs the pod made by pod in the policy's namespace and in the
+// webhook's.
+func bothWays(ctx context.Context, pol, wh string, pod func(ns string) *corev1.Pod) (byPolicy, byWebhook *corev1.Pod, polErr, whErr error) {
+	byPolicy, polErr = controlPlane.DryRunCreate(ctx, pod(pol))
+	byWebhook, whErr = controlPlane.DryRunCreate(ctx, pod(wh))
+	return byPolicy, byWebhook, polErr, whErr
+}
+
+// testTmpMountPath pins tmp-mount-path: a mount at /x/../tmp is /tmp to the
+// webhook (path.Clean), which adds none; the policy adds its own /tmp mount
+// as well, and the API server, which compares mount paths as written,
+// admits the pod.
+func testTmpMountPath(ctx context.Context, t *testing.T, pol, wh string) {
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Spec.Volumes = []corev1.Volume{{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		p.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "scratch", MountPath: "/x/../tmp"}}
+		return p
+	})
+	if polErr != nil || whErr != nil {
+		t.Fatalf("rejected: policy %v, webhook %v", polErr, whErr)
+	}
+	if got := tmpMount(byWebhook.Spec.Containers[0]); got != "" {
+		t.Errorf("webhook: added a /tmp mount of %s next to /x/../tmp", got)
+	}
+	if got := tmpMount(byPolicy.Spec.Containers[0]); got != "tmp-app" || !hasVolume(byPolicy, "tmp-app") {
+		t.Errorf("policy: /tmp mount %q, volumes [%s], want tmp-app next to /x/../tmp: if the difference is gone, update export.Differences",
+			got, volumeNames(byPolicy.Spec.Volumes))
+	}
+}
+
+// testAnnotationSize pins annotation-size: annotations a few bytes under
+// the API server's 256 KiB limit. The webhook defaults the pod and leaves
+// the defaulted annotation out; the policy adds it, and the API server
+// rejects the pod.
+func testAnnotationSize(ctx context.Context, t *testing.T, pol, wh string) {
+	const key = "example.com/filler"
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Annotations = map[string]string{key: strings.Repeat("x", 256*1024-len(key)-16)}
+		return p
+	})
+	if whErr != nil {
+		t.Fatalf("webhook: %v", whErr)
+	}
+	if v, ok := byWebhook.Annotations[defaults.DefaultedAnnotation]; ok {
+		t.Errorf("webhook: added %s=%q past the size limit", defaults.DefaultedAnnotation, v)
+	}
+	if byWebhook.Spec.SecurityContext == nil || byWebhook.Spec.SecurityContext.SeccompProfile == nil {
+		t.Errorf("webhook: pod not defaulted: %s", toJSON(byWebhook.Spec.SecurityContext))
+	}
+	if polErr == nil {
+		t.Fatalf("policy: admitted (annotation %q): the difference is gone, update export.Differences", byPolicy.Annotations[defaults.DefaultedAnnotation])
+	}
+	if !strings.Contains(polErr.Error(), "metadata.annotations: Too long") {
+		t.Errorf("policy: rejected for another reason than the annotations' size: %v", polErr)
+	}
+}
+
+// testUnicodeCase pins unicode-case: "diſabled" (U+017F, which Go folds
+// onto s) opts the pod out of the webhook, not out of the policy.
+func testUnicodeCase(ctx context.Context, t *testing.T, pol, wh string) {
+	byPolicy, byWebhook, polErr, whErr := bothWays(ctx, pol, wh, func(ns string) *corev1.Pod {
+		p := plainPod(ns)
+		p.Annotations = map[string]string{defaults.InjectKey: "di\u017fabled"}
+		return p
+	})
+	if polErr != nil || whErr != nil {
+		t.Fatalf("rejected: policy %v, webhook %v", polErr, whErr)
+	}
+	if v, ok := byWebhook.Annotations[defaults.DefaultedAnnotation]; ok {
+		t.Errorf("webhook: defaulted a pod opted out with U+017F: %s=%q", defaults.DefaultedAnnotation, v)
+	}
+	if byPolicy.Annotations[defaults.DefaultedAnnotation] == "" {
+		t.Errorf("policy: did not default it: the difference is gone, update export.Differences")
+	}
+}
+
+// testPolicyWarnings pins warnings: a container that runs as root gets a
+// warning from the webhook, none from the policy.
+func testPolicyWarnings(ctx context.Context, t *testing.T, pol, wh string) {
+	rec := &deployWarnings{}
+	cfg := rest.CopyConfig(controlPlane.Config)
+	cfg.WarningHandler = rec
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, ns := range []string{pol, wh} {
+		p := plainPod(ns)
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To(int64(0))}
+		if _, err := client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}); err != nil {
+			t.Fatal(err)
+		}
+		got[ns] = rec.take()
+	}
+	if len(got[pol]) != 0 {
+		t.Errorf("policy: warnings %q: the difference is gone, update export.Differences", got[pol])
+	}
+	if !slices.ContainsFunc(got[wh], func(w string) bool { return strings.Contains(w, "runs as root") }) {
+		t.Errorf("webhook: warnings %q, want one saying the container runs as root", got[wh])
+	}
+}
+
 // documentedDifferences names, per corpus pod, the documented differences
 // (export.Differences IDs) that show in it. Every other pod must come out
 // of the policy exactly as out of the webhook.
@@ -285,38 +525,76 @@ func testPolicyCorpus(ctx context.Context, t *testing.T, polRestricted, polPrivi
 	t.Logf("%d corpus pods identical under the policy and the webhook", same)
 }
 
-// testTmpVolumeName pins the documented difference in /tmp volume names:
-// when tmp-<container> is taken, the webhook hashes, the policy counts.
-func testTmpVolumeName(ctx context.Context, t *testing.T, pol, wh string) {
-	pod := func(ns string) *corev1.Pod {
-		return &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{GenerateName: "tmp-taken-", Namespace: ns},
-			Spec: corev1.PodSpec{
-				Volumes: []corev1.Volume{{Name: "tmp-app", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-				Containers: []corev1.Container{{
-					Name: "app", Image: "registry.example/app:1.0",
-					SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
-					VolumeMounts:    []corev1.VolumeMount{{Name: "tmp-app", MountPath: "/data"}},
-				}},
-			},
+// testTmpDuplicateVolumes: a pod that repeats a volume name is invalid; the
+// policy's map of volume names rejects it before the API server's
+// validation would, so it is rejected either way.
+func testTmpDuplicateVolumes(ctx context.Context, t *testing.T, pol, wh string) {
+	for _, ns := range []string{pol, wh} {
+		pod := plainPod(ns)
+		pod.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		for range 2 {
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 		}
+		_, err := controlPlane.DryRunCreate(ctx, pod)
+		if err == nil {
+			t.Errorf("%s: a pod with two volumes named data was admitted", ns)
+			continue
+		}
+		t.Logf("%s: %.300s", ns, err)
 	}
-	byPolicy, err := controlPlane.DryRunCreate(ctx, pod(pol))
-	if err != nil {
-		t.Fatal(err)
-	}
-	byWebhook, err := controlPlane.DryRunCreate(ctx, pod(wh))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := tmpMount(byPolicy.Spec.Containers[0]); got != "tmp-c0-0" {
-		t.Errorf("policy: /tmp volume %q, want tmp-c0-0", got)
-	}
-	if got := tmpMount(byWebhook.Spec.Containers[0]); got == "tmp-app" || !strings.HasPrefix(got, "tmp-app-") {
-		t.Errorf("webhook: /tmp volume %q, want tmp-app-<hash>", got)
-	}
-	if !hasVolume(byPolicy, "tmp-c0-0") {
-		t.Errorf("policy: no volume tmp-c0-0 in [%s]", volumeNames(byPolicy.Spec.Volumes))
+}
+
+// testTmpVolumeName pins the documented difference in /tmp volume names:
+// when tmp-<container> is taken or too long, the webhook hashes, the policy
+// names it by the container's kind and index.
+func testTmpVolumeName(ctx context.Context, t *testing.T, pol, wh string) {
+	long := "app-" + strings.Repeat("x", 59) // tmp-<it> is 67 characters
+	for _, tc := range []struct {
+		name      string
+		container string
+		volumes   []string // the pod's own
+		want      string   // the policy's /tmp volume
+	}{
+		{"tmp-app taken", "app", []string{"tmp-app"}, "tmp--c0"},
+		{"tmp-app and tmp--c0 taken", "app", []string{"tmp-app", "tmp--c0", "tmp--c0-1"}, "tmp--c0-0"},
+		{"tmp-<name> too long", long, nil, "tmp--c0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := func(ns string) *corev1.Pod {
+				p := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{GenerateName: "tmp-taken-", Namespace: ns},
+					Spec: corev1.PodSpec{
+						Containers: []corev1.Container{{
+							Name: tc.container, Image: "registry.example/app:1.0",
+							SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)},
+						}},
+					},
+				}
+				for i, v := range tc.volumes {
+					p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: v, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+					p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: v, MountPath: fmt.Sprintf("/data/%d", i)})
+				}
+				return p
+			}
+			byPolicy, err := controlPlane.DryRunCreate(ctx, pod(pol))
+			if err != nil {
+				t.Fatal(err)
+			}
+			byWebhook, err := controlPlane.DryRunCreate(ctx, pod(wh))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tmpMount(byPolicy.Spec.Containers[0]); got != tc.want {
+				t.Errorf("policy: /tmp volume %q, want %s", got, tc.want)
+			}
+			if !hasVolume(byPolicy, tc.want) {
+				t.Errorf("policy: no volume %s in [%s]", tc.want, volumeNames(byPolicy.Spec.Volumes))
+			}
+			prefix := ("tmp-" + tc.container)[:min(len("tmp-"+tc.container), 63-9)] + "-"
+			if got := tmpMount(byWebhook.Spec.Containers[0]); !strings.HasPrefix(got, prefix) || len(got) != len(prefix)+8 {
+				t.Errorf("webhook: /tmp volume %q, want %s<hash>", got, prefix)
+			}
+		})
 	}
 }
 
@@ -374,6 +652,54 @@ func testPolicyManyContainers(ctx context.Context, t *testing.T, ns string, opts
 	defaults.Apply(want, opts)
 	for _, d := range ruleOwnedDiff(withoutToken(got), want, pod) {
 		t.Error(d)
+	}
+}
+
+// testPolicyManyTakenTmpNames is testPolicyManyContainers where no
+// container can have tmp-<name>: the init containers' names are 63
+// characters long, and the pod has a volume tmp-<name> for each container.
+// Every container takes the policy's fallback name, within the CEL cost
+// limits, and the webhook admits the same pod.
+func testPolicyManyTakenTmpNames(ctx context.Context, t *testing.T, pol, wh string) {
+	const n = 250
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "many-taken-"}}
+	pod.Spec.AutomountServiceAccountToken = ptr.To(false)
+	for i := 0; i < n; i++ {
+		sc := &corev1.SecurityContext{ReadOnlyRootFilesystem: ptr.To(true)}
+		init := (fmt.Sprintf("init-%d-", i) + strings.Repeat("x", 63))[:63]
+		app := fmt.Sprintf("app-%d", i)
+		pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Name: init, Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
+		pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Name: app, Image: "registry.example/app:1.0", SecurityContext: sc.DeepCopy()})
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "tmp-" + app, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}
+	in := pod.DeepCopy()
+	in.Namespace = wh
+	if _, err := controlPlane.DryRunCreate(ctx, in); err != nil {
+		t.Fatalf("the webhook's namespace rejected it: %v", err)
+	}
+	in.Namespace = pol
+	start := time.Now()
+	got, err := controlPlane.DryRunCreate(ctx, in)
+	if err != nil {
+		t.Fatalf("the policy's namespace rejected it: %v", err)
+	}
+	t.Logf("%d+%d containers, every tmp-<name> taken: admitted in %v", n, n, time.Since(start).Round(time.Millisecond))
+	emptyDirs := map[string]bool{}
+	for _, v := range got.Spec.Volumes {
+		if v.EmptyDir != nil {
+			emptyDirs[v.Name] = true
+		}
+	}
+	for kind, cs := range map[string][]corev1.Container{"i": got.Spec.InitContainers, "c": got.Spec.Containers} {
+		for i, c := range cs {
+			want := fmt.Sprintf("tmp--%s%d", kind, i)
+			if got := tmpMount(c); got != want || !emptyDirs[want] {
+				t.Errorf("%s: /tmp volume %q (an emptyDir: %v), want %s", c.Name, got, emptyDirs[got], want)
+			}
+		}
+	}
+	if len(got.Spec.Volumes) != 3*n {
+		t.Errorf("%d volumes, want %d: the pod's and one per container", len(got.Spec.Volumes), 3*n)
 	}
 }
 
@@ -479,5 +805,55 @@ func testPolicyReinvocation(ctx context.Context, t *testing.T, ns string) {
 	}
 	if drop := got.Spec.Containers[0].SecurityContext.Capabilities.Drop; len(drop) != 1 {
 		t.Errorf("the pod's own container: capabilities.drop %v, want [ALL] once", drop)
+	}
+}
+
+// testPolicySystemNamespaces labels kube-system and kube-node-lease as the
+// policy's namespaces (as someone opting them in would) and checks that a
+// pod there is left as it came, as the webhook's namespaceSelector leaves
+// it. A namespace labelled after them, whose pods the policy defaults,
+// shows the API server has seen the labels before the check.
+func testPolicySystemNamespaces(ctx context.Context, t *testing.T) {
+	nss := controlPlane.Client.CoreV1().Namespaces()
+	system := []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease}
+	for _, name := range system {
+		label := func(value any) error {
+			patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%s}}}`, policyLabel, toJSON(value))
+			_, err := nss.Patch(context.Background(), name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+			return err
+		}
+		if err := label(policyName); err != nil {
+			t.Fatalf("labelling %s: %v", name, err)
+		}
+		t.Cleanup(func() {
+			if err := label(nil); err != nil {
+				t.Errorf("unlabelling %s: %v", name, err)
+			}
+		})
+		// No controller makes the default ServiceAccount here.
+		if _, err := controlPlane.Client.CoreV1().ServiceAccounts(name).Create(ctx, &corev1.ServiceAccount{
+			ObjectMeta: metav1.ObjectMeta{Name: "default"},
+		}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
+	control := policyNamespace(ctx, t, "map-system-control-", policyName, psaPrivileged)
+	if err := waitEffective(ctx, control); err != nil {
+		t.Fatalf("the policy never defaulted a pod in %s: %v", control, err)
+	}
+	for _, name := range system {
+		t.Run(name, func(t *testing.T) {
+			in := plainPod(name)
+			got, err := controlPlane.DryRunCreate(ctx, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := got.Annotations[defaults.DefaultedAnnotation]; ok {
+				t.Errorf("pod in %s defaulted by the policy: %s=%q", name, defaults.DefaultedAnnotation, v)
+			}
+			for _, d := range ruleOwnedDiff(withoutToken(got), in, in) {
+				t.Errorf("pod in %s changed: %s", name, d)
+			}
+		})
 	}
 }

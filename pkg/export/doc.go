@@ -4,7 +4,7 @@
 // server itself, in CEL, with no webhook to run.
 //
 // The policy is generated, never written by hand: `make generate` writes the
-// shipped configuration's policy to testdata/mutating-admission-policy.yaml,
+// shipped configuration's policy to deploy/policy/mutating-admission-policy.yaml,
 // and a test fails when that file is stale, so a change to a rule shows up
 // as a diff of the policy too.
 //
@@ -28,6 +28,10 @@
 // # What the policy does differently
 //
 // Differences lists them; they appear in a comment at the top of the
-// generated YAML and in the README, and the e2e test names each one where it
-// allows it.
+// generated YAML and in the README, and the e2e test shows each one on a
+// real API server against the webhook (pinnedDifferences there fails when
+// one is listed but not shown).
+//
+// The binding selects the namespaces the webhook serves: labelled
+// secure-defaults.dev/inject=enabled, never kube-system or kube-node-lease.
 package export

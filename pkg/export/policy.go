@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -183,12 +184,26 @@ func Build(cfg *config.Configuration, name string) (*Policy, error) {
 			PolicyName: name,
 			MatchResources: &admissionregistrationv1.MatchResources{
 				NamespaceSelector: &metav1.LabelSelector{
-					MatchLabels: map[string]string{defaults.InjectKey: defaults.InjectEnabled},
+					MatchLabels:      map[string]string{defaults.InjectKey: defaults.InjectEnabled},
+					MatchExpressions: []metav1.LabelSelectorRequirement{systemNamespaces},
 				},
 			},
 		},
 	}
 	return &Policy{Policy: p, Binding: b}, nil
+}
+
+// systemNamespaces keeps the binding away from the namespaces the webhook
+// never serves however they are labelled: kube-system and kube-node-lease,
+// whose pods keep the cluster running. The API server alone sets the
+// kubernetes.io/metadata.name label, so no one can opt these in. The
+// webhook also leaves out its own namespace, so it never blocks the
+// creation of its own replicas; the policy has no replicas, and that
+// namespace is wherever the webhook was installed, so it is not listed.
+var systemNamespaces = metav1.LabelSelectorRequirement{
+	Key:      corev1.LabelMetadataName,
+	Operator: metav1.LabelSelectorOpNotIn,
+	Values:   []string{metav1.NamespaceSystem, corev1.NamespaceNodeLease},
 }
 
 func variable(name, expr string) admissionregistrationv1.Variable {

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
 
 	"github.com/secure-defaults/secure-defaults/pkg/config"
@@ -98,8 +101,23 @@ func TestShippedPolicyDecodesAsV1(t *testing.T) {
 		t.Errorf("binding names policy %q, the policy is %q", b.Spec.PolicyName, p.Name)
 	}
 	sel := b.Spec.MatchResources.NamespaceSelector
-	if sel == nil || sel.MatchLabels[defaults.InjectKey] != defaults.InjectEnabled || len(sel.MatchLabels) != 1 || len(sel.MatchExpressions) != 0 {
-		t.Errorf("binding namespaceSelector %+v, want %s=%s only", sel, defaults.InjectKey, defaults.InjectEnabled)
+	if sel == nil || sel.MatchLabels[defaults.InjectKey] != defaults.InjectEnabled || len(sel.MatchLabels) != 1 {
+		t.Fatalf("binding namespaceSelector %+v, want %s=%s", sel, defaults.InjectKey, defaults.InjectEnabled)
+	}
+	// Like the webhook, never kube-system or kube-node-lease, however
+	// they are labelled.
+	selector, err := metav1.LabelSelectorAsSelector(sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ns, want := range map[string]bool{"team-a": true, "kube-system": false, "kube-node-lease": false, "default": true} {
+		labels := k8slabels.Set{defaults.InjectKey: defaults.InjectEnabled, corev1.LabelMetadataName: ns}
+		if got := selector.Matches(labels); got != want {
+			t.Errorf("binding selects opted-in namespace %s: %v, want %v", ns, got, want)
+		}
+	}
+	if selector.Matches(k8slabels.Set{defaults.InjectKey: "audit", corev1.LabelMetadataName: "team-a"}) {
+		t.Errorf("binding selects an audit namespace")
 	}
 	for _, d := range Differences {
 		if !strings.Contains(string(out), strings.Fields(d.Text)[0]) {
