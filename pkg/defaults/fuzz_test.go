@@ -37,6 +37,7 @@ func FuzzApply(f *testing.F) {
 		if cs := allContainers(pod); len(data)%2 == 1 && len(cs) > 0 {
 			all.ExcludeContainers = []string{cs[0].name}
 		}
+		all.Facts = fuzzFacts(pod, data)
 		outAll, _ := checkPassWith(t, pod, existing, all)
 		if isWindows(pod) || isHostProcess(pod.Spec.SecurityContext, allContainers(pod)) {
 			// With the optional rules on, a Windows pod gets nothing more
@@ -149,4 +150,35 @@ func setsNonRoot(pod *corev1.Pod, name string) bool {
 		}
 	}
 	return false
+}
+
+// fuzzFacts makes, from data, what image lookup could say of pod's
+// containers: nothing, a root image, an image naming a non-root UID, or a
+// user name pinned to its UID.
+func fuzzFacts(pod *corev1.Pod, data []byte) Facts {
+	var f Facts
+	if len(data) == 0 {
+		return f
+	}
+	for i, c := range allContainers(pod) {
+		switch data[(i*7+3)%len(data)] % 4 {
+		case 1:
+			if f.NeedsRoot == nil {
+				f.NeedsRoot = map[string]string{}
+			}
+			f.NeedsRoot[c.name] = "its image runs as root"
+		case 2, 3:
+			if f.ImageNonRoot == nil {
+				f.ImageNonRoot = map[string]bool{}
+			}
+			f.ImageNonRoot[c.name] = true
+			if data[(i*7+3)%len(data)]%4 == 3 {
+				if f.Pins == nil {
+					f.Pins = map[string]Pin{}
+				}
+				f.Pins[c.name] = Pin{UID: int64(1000 + i), Reason: "the UID of its image's user"}
+			}
+		}
+	}
+	return f
 }
