@@ -11,15 +11,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
@@ -36,26 +33,6 @@ rules:
     resources: [{group: "", resources: ["pods"]}]
   - level: None
 `
-
-// warnings collects the API server's warnings of one client.
-type warnings struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (w *warnings) HandleWarningHeader(_ int, _ string, msg string) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.msgs = append(w.msgs, msg)
-}
-
-func (w *warnings) take() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := w.msgs
-	w.msgs = nil
-	return out
-}
 
 // TestAuditNamespace runs its own API server with an audit log, and the real
 // webhook behind the two entries the shipped configuration has: a pod created
@@ -132,13 +109,7 @@ func TestAuditNamespace(t *testing.T) {
 	wantRules := mutated.Annotations[defaults.DefaultedAnnotation]
 
 	// A client that records the warnings of each response.
-	warned := &warnings{}
-	rc := rest.CopyConfig(cp.Config)
-	rc.WarningHandler = warned
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, warned := warningClient(t, cp.Config)
 	pods := client.CoreV1().Pods(auditNS.Name)
 	sent := plainPod(auditNS.Name)
 	sent.GenerateName, sent.Name = "", "audited" // a name the audit log records

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/utils/ptr"
@@ -158,13 +156,7 @@ func TestDeployManifestsApply(t *testing.T) {
 	})
 
 	t.Run("the Deployment's pod is admitted under restricted", func(t *testing.T) {
-		rec := &deployWarnings{}
-		cfg := rest.CopyConfig(controlPlane.Config)
-		cfg.WarningHandler = rec
-		client, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		client, rec := warningClient(t, controlPlane.Config)
 		got, err := client.CoreV1().Pods(pod.Namespace).Create(ctx, pod.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
 		if err != nil {
 			t.Fatalf("dry-run create of the Deployment's pod in %s: %v", pod.Namespace, err)
@@ -406,12 +398,12 @@ func deployComparable(o *unstructured.Unstructured) map[string]any {
 type deployApplier struct {
 	mapper   meta.RESTMapper
 	client   dynamic.Interface
-	warnings *deployWarnings
+	warnings *warnings
 }
 
 func newDeployApplier(t *testing.T) *deployApplier {
 	t.Helper()
-	a := &deployApplier{warnings: &deployWarnings{}}
+	a := &deployApplier{warnings: &warnings{}}
 	cfg := rest.CopyConfig(controlPlane.Config)
 	cfg.WarningHandler = a.warnings
 	var err error
@@ -428,32 +420,6 @@ func newDeployApplier(t *testing.T) *deployApplier {
 	}
 	a.mapper = restmapper.NewDiscoveryRESTMapper(groups)
 	return a
-}
-
-// deployWarnings records the warnings the API server sends (the Warning
-// header, code 299), e.g. Pod Security's for a Deployment's pod template.
-type deployWarnings struct {
-	mu   sync.Mutex
-	list []string
-}
-
-// HandleWarningHeader implements rest.WarningHandler.
-func (r *deployWarnings) HandleWarningHeader(code int, _, text string) {
-	if code != 299 || text == "" {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.list = append(r.list, text)
-}
-
-// take returns the warnings recorded so far and forgets them.
-func (r *deployWarnings) take() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	w := r.list
-	r.list = nil
-	return w
 }
 
 func (a *deployApplier) resource(obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {

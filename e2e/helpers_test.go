@@ -14,9 +14,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,10 +31,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	"github.com/secure-defaults/secure-defaults/internal/jsonpointer"
+	sdconfig "github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -594,4 +600,76 @@ func (l *labeler) config() *admissionregistrationv1.MutatingWebhookConfiguration
 			TimeoutSeconds:          ptr.To[int32](5),
 		}},
 	}
+}
+
+// startWebhookWithConfig builds the binary and starts it with a
+// configuration file holding config (its fields, after apiVersion and kind),
+// registered for opted-in namespaces with failurePolicy Fail; the test's
+// cleanup unregisters and stops it. It returns the webhook and the file.
+func startWebhookWithConfig(ctx context.Context, t *testing.T, config string) (*webhook, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgFile, []byte("apiVersion: "+sdconfig.APIVersion+"\nkind: Configuration\n"+config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := buildWebhook(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.extraArgs = []string{"--config=" + cfgFile}
+	if err := w.start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := webhookConfig(w, admissionregistrationv1.Fail)
+	if err := register(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
+		if err := w.stop(); err != nil {
+			t.Errorf("stopping the webhook: %v", err)
+		}
+	})
+	return w, cfgFile
+}
+
+// warnings records the warnings the API server sends (the Warning header,
+// code 299): Pod Security's, the webhook's.
+type warnings struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+// HandleWarningHeader implements rest.WarningHandler.
+func (w *warnings) HandleWarningHeader(code int, _, text string) {
+	if code != 299 || text == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.msgs = append(w.msgs, text)
+}
+
+// take returns the warnings recorded so far and forgets them.
+func (w *warnings) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.msgs
+	w.msgs = nil
+	return out
+}
+
+// warningClient returns a client of the cluster behind cfg that records
+// the warnings of each response.
+func warningClient(t *testing.T, cfg *rest.Config) (kubernetes.Interface, *warnings) {
+	t.Helper()
+	rec := &warnings{}
+	rc := rest.CopyConfig(cfg)
+	rc.WarningHandler = rec
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client, rec
 }

@@ -9,23 +9,18 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 
 	"github.com/secure-defaults/secure-defaults/e2e/framework"
 	"github.com/secure-defaults/secure-defaults/e2e/framework/images"
 	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
 	"github.com/secure-defaults/secure-defaults/pkg/audit"
-	"github.com/secure-defaults/secure-defaults/pkg/config"
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -42,29 +37,7 @@ func TestImageLookup(t *testing.T) {
 	named := reg.Push(t, "named", "v1", ilt.Image(t, "app", map[string]string{"etc/passwd": ilt.Passwd("app:1000:1000")}))
 	root := reg.Push(t, "root", "v1", ilt.Image(t, ""))
 
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgFile, []byte("apiVersion: "+config.APIVersion+"\nkind: Configuration\nimageLookup: {enabled: true, timeout: 2s}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := buildWebhook(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.extraArgs = []string{"--config=" + cfgFile}
-	if err := w.start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cfg := webhookConfig(w, admissionregistrationv1.Fail)
-	if err := register(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
-		if err := w.stop(); err != nil {
-			t.Errorf("stopping the webhook: %v", err)
-		}
-	})
+	w, cfgFile := startWebhookWithConfig(ctx, t, "imageLookup: {enabled: true, timeout: 2s}\n")
 	restricted := namespace(ctx, t, "images-restricted-", true, psaRestricted)
 	baseline := namespace(ctx, t, "images-baseline-", true, "baseline")
 	auditNS := namespace(ctx, t, "images-audit-", true, "baseline") // nothing but the audit's workloads
@@ -79,13 +52,7 @@ func TestImageLookup(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	seen := &warnings{}
-	rc := rest.CopyConfig(controlPlane.Config)
-	rc.WarningHandler = seen
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, seen := warningClient(t, controlPlane.Config)
 	create := func(t *testing.T, ns string, containers ...corev1.Container) *corev1.Pod {
 		t.Helper()
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{GenerateName: "images-", Namespace: ns}, Spec: corev1.PodSpec{Containers: containers}}

@@ -5,8 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	ilt "github.com/secure-defaults/secure-defaults/internal/imagelookuptest"
@@ -170,29 +166,7 @@ func TestMutatingAdmissionPolicyImageLookup(t *testing.T) {
 	defer cancel()
 	reg := ilt.New(t, ilt.WithoutTLS())
 	root := reg.Push(t, "root", "v1", ilt.Image(t, ""))
-	dir := t.TempDir()
-	cfgFile := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgFile, []byte("apiVersion: "+config.APIVersion+"\nkind: Configuration\nimageLookup: {enabled: true, timeout: 5s}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	w, err := buildWebhook(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.extraArgs = []string{"--config=" + cfgFile}
-	if err := w.start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cfg := webhookConfig(w, admissionregistrationv1.Fail)
-	if err := register(ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = controlPlane.Client.AdmissionregistrationV1().MutatingWebhookConfigurations().Delete(context.Background(), cfg.Name, metav1.DeleteOptions{})
-		if err := w.stop(); err != nil {
-			t.Errorf("stopping the webhook: %v", err)
-		}
-	})
+	startWebhookWithConfig(ctx, t, "imageLookup: {enabled: true, timeout: 5s}\n")
 	const name = "secure-defaults-e2e-images"
 	installPolicy(ctx, t, config.Default(), name)
 	wh := namespace(ctx, t, "map-images-webhook-", true, psaPrivileged)
@@ -437,13 +411,7 @@ func testUnicodeCase(ctx context.Context, t *testing.T, pol, wh string) {
 // testPolicyWarnings pins warnings: a container that runs as root gets a
 // warning from the webhook, none from the policy.
 func testPolicyWarnings(ctx context.Context, t *testing.T, pol, wh string) {
-	rec := &deployWarnings{}
-	cfg := rest.CopyConfig(controlPlane.Config)
-	cfg.WarningHandler = rec
-	client, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	client, rec := warningClient(t, controlPlane.Config)
 	got := map[string][]string{}
 	for _, ns := range []string{pol, wh} {
 		p := plainPod(ns)
