@@ -61,16 +61,16 @@ type Facts struct {
 }
 
 // withRunAsUser returns the facts the rules run on for pod: when run-as-user
-// will run on it (enabled, not skipped by the pod's annotation, not a
-// Windows pod), the containers that need root only because of a fact (their
+// will run on it (enabled, not skipped by the pod's annotation where pods may
+// opt out, not a Windows pod), the containers that need root only because of a fact (their
 // image runs as root, or as a user it cannot name) get run-as-user's UID and
 // GID as a pin instead, as imageLookup.rootImageRunAsUser would give them:
 // run-as-user is for containers whose image names no non-root user. facts
 // is not changed.
 func withRunAsUser(pod *corev1.Pod, opts Options) Facts {
 	facts := opts.Facts
-	if len(facts.NeedsRoot) == 0 || !opts.enabled(ruleRunAsUser) || isWindows(pod) ||
-		slices.Contains(splitList(pod.Annotations[SkipRulesAnnotation]), ruleRunAsUser.ID) {
+	skipped := !opts.IgnorePodOptOut && slices.Contains(splitList(pod.Annotations[SkipRulesAnnotation]), ruleRunAsUser.ID)
+	if len(facts.NeedsRoot) == 0 || !opts.enabled(ruleRunAsUser) || isWindows(pod) || skipped {
 		return facts
 	}
 	uid, gid := opts.runAsUser()

@@ -137,6 +137,20 @@ func TestRunAsUserWithImageLookup(t *testing.T) {
 		t.Errorf("root with rootImageRunAsUser: runAsUser %d, want 4242", uid)
 	}
 
+	// Where pods may not opt out, the skip annotation does not keep the
+	// root image root.
+	skipping := tweak(pod, func(p *corev1.Pod) {
+		p.Annotations = map[string]string{SkipRulesAnnotation: ruleRunAsUser.ID}
+	})
+	if roots := NeedsRoot(skipping, opts); len(roots) != 1 {
+		t.Errorf("NeedsRoot with run-as-user skipped = %+v, want root", roots)
+	}
+	strict := opts
+	strict.IgnorePodOptOut = true
+	if roots := NeedsRoot(skipping, strict); len(roots) != 0 {
+		t.Errorf("NeedsRoot with the skip annotation ignored = %+v, want none", roots)
+	}
+
 	// Without run-as-user the root image keeps root.
 	off := Options{Facts: facts}
 	if roots := NeedsRoot(pod, off); len(roots) != 1 || roots[0].Name != "root" {
