@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -199,39 +198,33 @@ func (r *run) list(ctx context.Context, api dynamic.ResourceInterface, kind, ns,
 // auditPage evaluates the objects of one page of kind k: one after another,
 // or, with image lookup, lookupWidth at a time, so that registries answer in
 // parallel and a page of distinct images does not wait for each in turn.
-// The report's order does not depend on which finishes first.
+// Each object is made into its pod where it is evaluated, so no more than
+// lookupWidth pods exist at once besides the page. The report's order does
+// not depend on which finishes first.
 func (r *run) auditPage(ctx context.Context, k kind, items []unstructured.Unstructured) {
-	pods := make([]*corev1.Pod, len(items))
-	for i := range items {
-		obj := &items[i]
-		if k.topLevelOnly && coveredByOwner(obj) {
-			continue
-		}
-		pod, err := k.podOf(obj)
-		if err != nil {
-			r.problems = append(r.problems, Problem{
-				Namespace: obj.GetNamespace(), Kind: k.Kind, Name: obj.GetName(),
-				Reason: ProblemUndecodable, Message: err.Error(),
-			})
-			continue
-		}
-		pods[i] = pod
-	}
 	results := make([]Workload, len(items))
-	evaluate := func(i int) { results[i] = r.ev.Evaluate(ctx, pods[i]) }
+	errs := make([]error, len(items))
+	skip := make([]bool, len(items))
+	evaluate := func(i int) {
+		if k.topLevelOnly && coveredByOwner(&items[i]) {
+			skip[i] = true
+			return
+		}
+		pod, err := k.podOf(&items[i])
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		results[i] = r.ev.Evaluate(ctx, pod)
+	}
 	if r.opts.Images == nil {
-		for i := range pods {
-			if pods[i] != nil {
-				evaluate(i)
-			}
+		for i := range items {
+			evaluate(i)
 		}
 	} else {
 		var wg sync.WaitGroup
 		slots := make(chan struct{}, lookupWidth)
-		for i := range pods {
-			if pods[i] == nil {
-				continue
-			}
+		for i := range items {
 			slots <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-slots }()
@@ -240,9 +233,17 @@ func (r *run) auditPage(ctx context.Context, k kind, items []unstructured.Unstru
 		}
 		wg.Wait()
 	}
-	for i := range pods {
-		if pods[i] != nil {
-			r.record(k, &items[i], results[i])
+	for i := range items {
+		obj := &items[i]
+		switch {
+		case skip[i]:
+		case errs[i] != nil:
+			r.problems = append(r.problems, Problem{
+				Namespace: obj.GetNamespace(), Kind: k.Kind, Name: obj.GetName(),
+				Reason: ProblemUndecodable, Message: errs[i].Error(),
+			})
+		default:
+			r.record(k, obj, results[i])
 		}
 	}
 }

@@ -62,23 +62,35 @@ type Facts struct {
 
 // withRunAsUser returns the facts the rules run on for pod: when run-as-user
 // will run on it (enabled, not skipped by the pod's annotation where pods may
-// opt out, not a Windows pod), the containers that need root only because of a fact (their
-// image runs as root, or as a user it cannot name) get run-as-user's UID and
-// GID as a pin instead, as imageLookup.rootImageRunAsUser would give them:
-// run-as-user is for containers whose image names no non-root user. facts
-// is not changed.
+// opt out, not a Windows pod), the containers it reaches (not left alone by
+// an exclusion) that need root only because of a fact (their image runs as
+// root, or as a user it cannot name) get run-as-user's UID and GID as a pin
+// instead, as imageLookup.rootImageRunAsUser would give them: run-as-user is
+// for containers whose image names no non-root user. opts.Facts is not
+// changed.
 func withRunAsUser(pod *corev1.Pod, opts Options) Facts {
 	facts := opts.Facts
 	skipped := !opts.IgnorePodOptOut && slices.Contains(splitList(pod.Annotations[SkipRulesAnnotation]), ruleRunAsUser.ID)
 	if len(facts.NeedsRoot) == 0 || !opts.enabled(ruleRunAsUser) || isWindows(pod) || skipped {
 		return facts
 	}
+	// Containers every rule leaves alone get no pin: they stay as they are.
+	var skipContainers []string
+	if !opts.IgnorePodOptOut {
+		skipContainers = splitList(pod.Annotations[SkipContainersAnnotation])
+	}
+	leftAlone := map[string]bool{}
+	for _, c := range allContainers(pod) {
+		if slices.Contains(skipContainers, c.name) || matchAny(opts.ExcludeContainers, c.name) || matchAny(opts.ExcludeImages, c.image) {
+			leftAlone[c.name] = true
+		}
+	}
 	uid, gid := opts.runAsUser()
 	needsRoot := make(map[string]string, len(facts.NeedsRoot))
 	pins := make(map[string]Pin, len(facts.Pins)+len(facts.NeedsRoot))
 	maps.Copy(pins, facts.Pins)
 	for name, reason := range facts.NeedsRoot {
-		if _, pinned := pins[name]; pinned {
+		if _, pinned := pins[name]; pinned || leftAlone[name] {
 			needsRoot[name] = reason
 			continue
 		}

@@ -151,6 +151,19 @@ func TestRunAsUserWithImageLookup(t *testing.T) {
 		t.Errorf("NeedsRoot with the skip annotation ignored = %+v, want none", roots)
 	}
 
+	// A container every rule leaves alone gets no pin: it stays root.
+	excluded := opts
+	excluded.ExcludeContainers = []string{"root"}
+	if roots := NeedsRoot(pod, excluded); len(roots) != 1 || roots[0].Name != "root" {
+		t.Errorf("NeedsRoot with the root image's container excluded = %+v, want root", roots)
+	}
+	annotated := tweak(pod, func(p *corev1.Pod) {
+		p.Annotations = map[string]string{SkipContainersAnnotation: "root"}
+	})
+	if roots := NeedsRoot(annotated, opts); len(roots) != 1 || roots[0].Name != "root" {
+		t.Errorf("NeedsRoot with the root image's container skipped = %+v, want root", roots)
+	}
+
 	// Without run-as-user the root image keeps root.
 	off := Options{Facts: facts}
 	if roots := NeedsRoot(pod, off); len(roots) != 1 || roots[0].Name != "root" {
