@@ -11,6 +11,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // DefaultInterval is how often a Watcher polls its files unless told otherwise.
@@ -198,17 +200,9 @@ func (w *Watcher) Run(ctx context.Context) {
 		<-ctx.Done()
 		return
 	}
-	_, _ = w.Reload() // errors are logged and kept for Healthy
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = w.Reload() // errors are logged and kept for Healthy
-		}
-	}
+	wait.UntilWithContext(ctx, func(context.Context) {
+		_, _ = w.Reload() // errors are logged and kept for Healthy
+	}, w.interval)
 }
 
 // GetCertificate returns the certificate in use, for tls.Config.GetCertificate.

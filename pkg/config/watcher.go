@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"github.com/secure-defaults/secure-defaults/pkg/defaults"
 )
 
@@ -130,17 +132,11 @@ func (w *Watcher) Reload() (changed bool, err error) {
 	return true, nil
 }
 
-// Run polls the file every interval until ctx is done. Errors are logged and
-// counted by Reload; Run itself never fails.
+// Run polls the file every interval until ctx is done (a first poll at once
+// is a no-op unless the file changed since New read it). Errors are logged
+// and counted by Reload; Run itself never fails.
 func (w *Watcher) Run(ctx context.Context) {
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_, _ = w.Reload() // logged and counted by Reload
-		}
-	}
+	wait.UntilWithContext(ctx, func(context.Context) {
+		_, _ = w.Reload() // logged and counted by Reload
+	}, w.interval)
 }
