@@ -84,9 +84,11 @@ func errString(err error, status int) string {
 }
 
 // gated wraps a Reviewer: it counts the reviews it accepts, and holds those
-// whose body contains heldMarker until release is closed.
+// hold picks (by default, those whose body contains heldMarker) until
+// release is closed.
 type gated struct {
 	inner    server.Reviewer
+	hold     func(body []byte) bool
 	accepted atomic.Int64
 	entered  chan struct{}
 	release  chan struct{}
@@ -96,7 +98,11 @@ const heldMarker = "held-review"
 
 func (g *gated) Review(ctx context.Context, body []byte) ([]byte, error) {
 	g.accepted.Add(1)
-	if bytes.Contains(body, []byte(heldMarker)) {
+	held := bytes.Contains(body, []byte(heldMarker))
+	if g.hold != nil {
+		held = g.hold(body)
+	}
+	if held {
 		g.entered <- struct{}{}
 		<-g.release
 	}

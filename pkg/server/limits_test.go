@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -61,28 +60,14 @@ func TestSlowBodiesHoldOnlyWhatTheySent(t *testing.T) {
 	}
 }
 
-// largeHeld holds every review of a body larger than 1 MiB until release
-// is closed, so the bodies stay in flight.
-type largeHeld struct {
-	inner   server.Reviewer
-	entered chan struct{}
-	release chan struct{}
-}
-
-func (g *largeHeld) Review(ctx context.Context, body []byte) ([]byte, error) {
-	if len(body) > 1<<20 {
-		g.entered <- struct{}{}
-		<-g.release
-	}
-	return g.inner.Review(ctx, body)
-}
-
 // TestParallelLargeBodies: while two large reviews are held in flight, more
 // large ones are answered 429 (by the large-review slots or the bytes in
 // flight, whichever they reach first); reviews of normal size still get 200;
 // once the held ones finish, large ones are taken again.
 func TestParallelLargeBodies(t *testing.T) {
-	g := &largeHeld{inner: admission.NewHandler(nil, nil), entered: make(chan struct{}, 64), release: make(chan struct{})}
+	// Every review of a body larger than 1 MiB is held, so the bodies stay in flight.
+	g := &gated{inner: admission.NewHandler(nil, nil), hold: func(body []byte) bool { return len(body) > 1<<20 },
+		entered: make(chan struct{}, 64), release: make(chan struct{})}
 	ts := start(t, setup{reviewer: g})
 	large := append(goodReview(), bytes.Repeat([]byte(" "), 4<<20-64<<10)...) // valid JSON: trailing space
 
