@@ -125,16 +125,8 @@ func (o *auditOptions) validate() error {
 func runAudit(ctx context.Context, args []string, s IO) int {
 	o := &auditOptions{}
 	fs := newFlagSet("audit", auditUsage, o.addFlags)
-	if code, ok := parseFlags(fs, args, s); !ok {
+	if code, ok := parseOptions("audit", fs, args, s, "", o.validate); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(s.Err, "secure-defaults audit: unexpected argument %q\n", fs.Arg(0))
-		return 2
-	}
-	if err := o.validate(); err != nil {
-		fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)
-		return 2
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(s.Err, "secure-defaults audit: %v\n", err)

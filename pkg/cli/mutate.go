@@ -147,16 +147,8 @@ type mutatedFile struct {
 func runMutate(_ context.Context, args []string, s IO) int {
 	o := newMutateOptions()
 	fs := newFlagSet("mutate", mutateUsage, o.AddFlags)
-	if code, ok := parseFlags(fs, args, s); !ok {
+	if code, ok := parseOptions("mutate", fs, args, s, "files are given with -f", o.Validate); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(s.Err, "secure-defaults mutate: unexpected argument %q (files are given with -f)\n", fs.Arg(0))
-		return 2
-	}
-	if err := o.Validate(); err != nil {
-		fmt.Fprintf(s.Err, "secure-defaults mutate: %v\n", err)
-		return 2
 	}
 	if len(o.Files) == 0 {
 		o.Files = fileList{"-"}

@@ -100,6 +100,28 @@ func parseFlags(fs *flag.FlagSet, args []string, s IO) (code int, ok bool) {
 	return 0, true
 }
 
+// parseOptions parses the flags of command cmd, which takes no other
+// arguments (hint, if not empty, says where they go instead), and validates
+// them. Problems are written to s.Err; ok is false and code is the exit code
+// (0 for -h, 2 otherwise).
+func parseOptions(cmd string, fs *flag.FlagSet, args []string, s IO, hint string, validate func() error) (code int, ok bool) {
+	if code, ok := parseFlags(fs, args, s); !ok {
+		return code, false
+	}
+	if fs.NArg() > 0 {
+		if hint != "" {
+			hint = " (" + hint + ")"
+		}
+		fmt.Fprintf(s.Err, "secure-defaults %s: unexpected argument %q%s\n", cmd, fs.Arg(0), hint)
+		return 2, false
+	}
+	if err := validate(); err != nil {
+		fmt.Fprintf(s.Err, "secure-defaults %s: %v\n", cmd, err)
+		return 2, false
+	}
+	return 0, true
+}
+
 // loadConfig loads the configuration file given to command cmd with
 // --config, or returns config.Default() (the rules as shipped) when path is
 // empty. A file that does not load is written to s.Err and ok is false: the

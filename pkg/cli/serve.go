@@ -123,16 +123,8 @@ Flags:
 func runServe(ctx context.Context, args []string, s IO) int {
 	o := newServeOptions()
 	fs := newFlagSet("serve", serveUsage, o.AddFlags)
-	if code, ok := parseFlags(fs, args, s); !ok {
+	if code, ok := parseOptions("serve", fs, args, s, "", o.Validate); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(s.Err, "secure-defaults serve: unexpected arguments %q\n", fs.Args())
-		return 2
-	}
-	if err := o.Validate(); err != nil {
-		fmt.Fprintf(s.Err, "secure-defaults serve: %v\n", err)
-		return 2
 	}
 	log := s.Log
 	if log == nil {

@@ -67,7 +67,7 @@ func TestServeFlagErrors(t *testing.T) {
 	}{
 		{[]string{"-h"}, 0, "-tls-reload-interval"},
 		{[]string{"--no-such-flag"}, 2, "no-such-flag"},
-		{[]string{"--self-signed", "extra"}, 2, "unexpected arguments"},
+		{[]string{"--self-signed", "extra"}, 2, `unexpected argument "extra"`},
 		{[]string{}, 2, "--tls-cert-file is required"},
 		{[]string{"--self-signed", "--tls-min-version", "1.0"}, 2, "want 1.2 or 1.3"},
 		{[]string{"--self-signed", "--config-reload-interval", "0s"}, 2, "--config-reload-interval 0s: must be positive"},
